@@ -1,0 +1,52 @@
+/**
+ * in-mem: a durable, embedded state substrate for AI agents, for Deno, Bun
+ * and Node.
+ *
+ * This release is the foundation: the WebAssembly core the database is built
+ * on. It exports the ordered, snapshot-capable key–value store that holds
+ * every key and value in WebAssembly memory, CRC32C (the WAL's record
+ * checksum) and SHA-256 (the event log's hash chain), and the error classes.
+ * The WAL, transactions and the agent primitives (runs, KV, events, state
+ * cells, traces) build on these in the next releases.
+ *
+ * @example Store, snapshot, scan and hash
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { crc32c, OrderedStore, sha256Hex } from "@in-mem/core";
+ *
+ * const store = new OrderedStore();
+ * store.put("run/1/status", "active");
+ * const before = store.snapshot();
+ * store.put("run/1/status", "completed");
+ *
+ * const text = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
+ * assert.equal(text(before.get("run/1/status")), "active");
+ * assert.equal(text(store.get("run/1/status")), "completed");
+ * assert.equal([...store.prefix("run/1/")].length, 1);
+ * before.release();
+ * store.close();
+ *
+ * const abc = new TextEncoder().encode("abc");
+ * assert.equal(sha256Hex(abc).slice(0, 8), "ba7816bf");
+ * assert.equal(crc32c(new TextEncoder().encode("123456789")), 0xe3069283);
+ * ```
+ *
+ * @module
+ */
+export { crc32c } from "./src/core/crc32c.ts";
+export { Sha256, sha256, sha256Hex } from "./src/core/sha256.ts";
+export {
+  type Bytes,
+  type Entry,
+  type EntryView,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  OrderedStore,
+  prefixRange,
+  type RangeOptions,
+  ReadableStore,
+  type StoreMemory,
+  type StoreOptions,
+  StoreSnapshot,
+} from "./src/core/store.ts";
+export { ClosedError, CorruptionError, InMemError, OutOfMemoryError } from "./src/errors.ts";

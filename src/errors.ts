@@ -1,0 +1,95 @@
+/**
+ * The closed set of domain errors in-mem raises. Argument faults use the
+ * built-ins instead: `TypeError` for a value of the wrong kind, `RangeError`
+ * for one outside a documented limit.
+ *
+ * Every class sets `name`, so `err.name === "OutOfMemoryError"` works across
+ * realms and bundles, and takes an optional `cause`.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every domain error in-mem raises.
+ *
+ * @example Catch any in-mem error
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InMemError, OutOfMemoryError } from "@in-mem/core";
+ *
+ * const err: unknown = new OutOfMemoryError("Cannot put: no memory left");
+ * assert.ok(err instanceof InMemError);
+ * assert.equal((err as Error).name, "OutOfMemoryError");
+ * ```
+ */
+export class InMemError extends Error {
+  /**
+   * @param message What failed, as "Cannot …: detail".
+   * @param options `cause`: the underlying error, if any.
+   */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * The store's WebAssembly memory cannot hold what an operation needs. The
+ * operation changed nothing. Raise the `maxMemoryBytes` option, delete data,
+ * or release snapshots (they keep old versions alive).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OrderedStore, OutOfMemoryError } from "@in-mem/core";
+ *
+ * const store = new OrderedStore({ maxMemoryBytes: 8 << 20 });
+ * const value = new Uint8Array(1 << 20);
+ * assert.throws(() => {
+ *   for (let i = 0; i < 100; i++) store.put(`k${i}`, value);
+ * }, OutOfMemoryError);
+ * store.close();
+ * ```
+ */
+export class OutOfMemoryError extends InMemError {}
+
+/**
+ * The object was closed (or released) and cannot be used any more.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ClosedError, OrderedStore } from "@in-mem/core";
+ *
+ * const store = new OrderedStore();
+ * store.close();
+ * assert.throws(() => store.count(), ClosedError);
+ * ```
+ */
+export class ClosedError extends InMemError {}
+
+/**
+ * Stored data broke an invariant: a checksum, a structural rule of the
+ * store, a record that does not decode. Carries where it was found.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CorruptionError } from "@in-mem/core";
+ *
+ * const err = new CorruptionError("Cannot read record: checksum mismatch", { where: "wal/1.log:4096" });
+ * assert.equal(err.where, "wal/1.log:4096");
+ * ```
+ */
+export class CorruptionError extends InMemError {
+  /** Where the damage was found (a file and offset, or a structure). */
+  readonly where: string;
+  /**
+   * @param message What failed, as "Cannot …: detail".
+   * @param options `where`: location of the damage; `cause`: underlying error.
+   */
+  constructor(message: string, options: { where: string; cause?: unknown }) {
+    super(message, options);
+    this.where = options.where;
+  }
+}

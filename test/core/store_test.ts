@@ -1,0 +1,325 @@
+// Edge cases and limits of the ordered store: empty and 0xFF keys, equal
+// prefixes, max-size keys and values, over-limit and bad input, out of
+// memory, snapshot isolation and memory reclamation, closed stores.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, OrderedStore, prefixRange } from "../../src/core/store.ts";
+import { ClosedError, OutOfMemoryError } from "../../src/errors.ts";
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined): string | undefined =>
+  b === undefined ? undefined : new TextDecoder().decode(b);
+const bytes = (...b: number[]): Uint8Array => new Uint8Array(b);
+const keysOf = (it: Iterable<[Uint8Array, Uint8Array]>): string[] =>
+  [...it].map(([k]) => Buffer.from(k).toString("hex"));
+
+test("get() returns undefined for a missing key and a copy for a present one", () => {
+  const store = new OrderedStore();
+  assert.equal(store.get("absent"), undefined);
+  store.put("k", "v");
+  const v = store.get("k")!;
+  v[0] = 0; // a copy: changing it changes nothing stored
+  assert.equal(dec(store.get("k")), "v");
+  store.close();
+});
+
+test("the empty key is a key like any other and sorts first", () => {
+  const store = new OrderedStore();
+  store.put("b", "2");
+  store.put(new Uint8Array(0), "empty");
+  store.put(bytes(0), "zero");
+  assert.equal(dec(store.get("")), "empty");
+  assert.deepEqual(keysOf(store.entries()), ["", "00", "62"]);
+  assert.equal(store.delete(""), true);
+  assert.equal(store.has(""), false);
+  store.checkInvariants();
+  store.close();
+});
+
+test("keys order by unsigned bytes: 0xFF sorts after everything, prefixes before extensions", () => {
+  const store = new OrderedStore();
+  const keys = [
+    bytes(0xff, 0xff),
+    bytes(0xff),
+    bytes(0x7f),
+    bytes(0x80),
+    bytes(0x00),
+    bytes(0x00, 0x00),
+    bytes(0x61),
+    bytes(0x61, 0x00),
+  ];
+  for (const k of keys) store.put(k, k);
+  assert.deepEqual(keysOf(store.entries()), ["00", "0000", "61", "6100", "7f", "80", "ff", "ffff"]);
+  assert.deepEqual(keysOf(store.entries({ reverse: true })), [
+    "ffff",
+    "ff",
+    "80",
+    "7f",
+    "6100",
+    "61",
+    "0000",
+    "00",
+  ]);
+  store.close();
+});
+
+test("keys equal in their first 16 bytes compare by the rest, across many nodes", () => {
+  const store = new OrderedStore();
+  const head = new Uint8Array(16).fill(0xab);
+  const made: string[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const k = new Uint8Array(18 + (i % 7));
+    k.set(head);
+    new DataView(k.buffer).setUint16(16, i % 3000); // spills past the 16-byte head
+    made.push(Buffer.from(k).toString("hex"));
+    store.put(k, "v");
+  }
+  // Also keys of exactly 16 bytes and shorter ones sharing the head.
+  store.put(head, "16");
+  store.put(head.subarray(0, 15), "15");
+  const want = [
+    ...new Set([
+      ...made,
+      Buffer.from(head).toString("hex"),
+      Buffer.from(head.subarray(0, 15)).toString("hex"),
+    ]),
+  ]
+    .sort();
+  assert.deepEqual(keysOf(store.entries()), want);
+  assert.equal(store.count(), want.length);
+  store.checkInvariants();
+  store.close();
+});
+
+test("bounds: gt/gte/lt/lte, reverse and limit select exactly the right keys", () => {
+  const store = new OrderedStore();
+  for (const k of ["a", "b", "c", "d", "e"]) store.put(k, k);
+  const ks = (o: Parameters<OrderedStore["entries"]>[0]): string[] =>
+    [...store.keys(o)].map((k) => dec(k)!);
+  assert.deepEqual(ks({ gte: "b", lte: "d" }), ["b", "c", "d"]);
+  assert.deepEqual(ks({ gt: "b", lt: "d" }), ["c"]);
+  assert.deepEqual(ks({ gte: "bb", lt: "e" }), ["c", "d"]);
+  assert.deepEqual(ks({ gt: "b", lte: "d", reverse: true }), ["d", "c"]);
+  assert.deepEqual(ks({ lt: "c", reverse: true }), ["b", "a"]);
+  assert.deepEqual(ks({ gt: "e" }), []);
+  assert.deepEqual(ks({ gte: "d", lte: "b" }), []);
+  assert.deepEqual(ks({ limit: 2, reverse: true }), ["e", "d"]);
+  assert.deepEqual(ks({ limit: 0 }), []);
+  assert.throws(() => ks({ limit: -1 }), RangeError);
+  store.close();
+});
+
+test("prefix() returns exactly the keys with the prefix, also at 0xFF edges", () => {
+  const store = new OrderedStore();
+  const keys = [bytes(1), bytes(1, 0xff), bytes(1, 0xff, 0), bytes(2), bytes(0xff), bytes(0xff, 1)];
+  for (const k of keys) store.put(k, "");
+  assert.deepEqual(keysOf(store.prefix(bytes(1, 0xff))), ["01ff", "01ff00"]);
+  assert.deepEqual(keysOf(store.prefix(bytes(0xff))), ["ff", "ff01"]);
+  assert.deepEqual(keysOf(store.prefix(bytes(1), { reverse: true })), ["01ff00", "01ff", "01"]);
+  assert.equal([...store.prefix("")].length, keys.length);
+  assert.deepEqual(prefixRange(bytes(0xff, 0xff)), { gte: bytes(0xff, 0xff) });
+  store.close();
+});
+
+test("seek() finds the first key at or after, or with reverse at or before", () => {
+  const store = new OrderedStore();
+  for (const k of ["b", "d", "f"]) store.put(k, k);
+  assert.equal(dec(store.seek("a")![0]), "b");
+  assert.equal(dec(store.seek("d")![0]), "d");
+  assert.equal(dec(store.seek("e")![0]), "f");
+  assert.equal(store.seek("g"), undefined);
+  assert.equal(dec(store.seek("e", true)![0]), "d");
+  assert.equal(store.seek("a", true), undefined);
+  store.close();
+});
+
+test("a key of MAX_KEY_BYTES and a value of MAX_VALUE_BYTES round-trip", () => {
+  const store = new OrderedStore();
+  const key = new Uint8Array(MAX_KEY_BYTES).fill(0xee);
+  const value = new Uint8Array(MAX_VALUE_BYTES);
+  for (let i = 0; i < value.length; i += 4093) value[i] = i & 0xff;
+  store.put(key, value);
+  assert.deepEqual(store.get(key), value);
+  store.put("s".repeat(MAX_KEY_BYTES), "ok"); // string key of exactly the limit
+  assert.equal(dec(store.get("s".repeat(MAX_KEY_BYTES))), "ok");
+  assert.equal(store.delete(key), true);
+  store.close();
+});
+
+test("over-limit keys and values throw RangeError and change nothing", () => {
+  const store = new OrderedStore();
+  store.put("k", "v");
+  const before = store.memory().usedBytes;
+  assert.throws(() => store.put(new Uint8Array(MAX_KEY_BYTES + 1), "v"), RangeError);
+  assert.throws(() => store.put("é".repeat(MAX_KEY_BYTES / 2 + 1), "v"), RangeError); // UTF-8 over
+  assert.throws(() => store.put("k", new Uint8Array(MAX_VALUE_BYTES + 1)), RangeError);
+  assert.throws(() => store.get(new Uint8Array(MAX_KEY_BYTES + 1)), RangeError);
+  assert.throws(() => [...store.entries({ gte: new Uint8Array(MAX_KEY_BYTES + 1) })], RangeError);
+  assert.equal(store.count(), 1);
+  assert.equal(dec(store.get("k")), "v");
+  assert.equal(store.memory().usedBytes, before);
+  store.close();
+});
+
+test("keys and values that are not bytes or strings throw TypeError", () => {
+  const store = new OrderedStore();
+  assert.throws(() => store.put(42 as unknown as string, "v"), TypeError);
+  assert.throws(() => store.put("k", { a: 1 } as unknown as string), TypeError);
+  assert.throws(() => store.get(null as unknown as string), TypeError);
+  assert.throws(() => store.put([1, 2] as unknown as Uint8Array, "v"), /Cannot put/);
+  assert.equal(store.count(), 0);
+  store.close();
+});
+
+test("out of memory throws OutOfMemoryError and leaves the store unchanged and usable", () => {
+  const store = new OrderedStore({ maxMemoryBytes: 16 << 20 });
+  const value = new Uint8Array(64 * 1024).fill(7);
+  let stored = 0;
+  let caught: unknown;
+  try {
+    for (; stored < 1000; stored++) store.put(`key${stored}`, value);
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof OutOfMemoryError, `expected OutOfMemoryError, got ${caught}`);
+  assert.ok(stored > 10, `only ${stored} values fit`);
+  assert.equal(store.count(), stored);
+  store.checkInvariants();
+  for (let i = 0; i < stored; i++) assert.deepEqual(store.get(`key${i}`), value);
+  // Deleting frees room (here the first half, adjacent blocks that coalesce)
+  // and writes succeed again.
+  for (let i = 0; i < stored / 2; i++) assert.equal(store.delete(`key${i}`), true);
+  store.put("after", value);
+  assert.equal(store.has("after"), true);
+  store.checkInvariants();
+  assert.ok(store.memory().reservedBytes <= 16 << 20);
+  store.close();
+});
+
+test("a snapshot keeps its version while the live store changes; release frees it", () => {
+  const store = new OrderedStore();
+  const start = store.memory().usedBytes;
+  for (let i = 0; i < 20_000; i++) store.put(`k${i}`, `v${i}`);
+  const snap = store.snapshot();
+  for (let i = 0; i < 20_000; i += 2) store.delete(`k${i}`);
+  for (let i = 1; i < 20_000; i += 2) store.put(`k${i}`, "changed");
+  store.put("new", "x");
+  assert.equal(snap.count(), 20_000);
+  assert.equal(dec(snap.get("k1")), "v1");
+  assert.equal(dec(snap.get("k0")), "v0");
+  assert.equal(snap.has("new"), false);
+  assert.equal(store.count(), 10_001);
+  assert.equal(dec(store.get("k1")), "changed");
+  snap.checkInvariants();
+  store.checkInvariants();
+  snap.release();
+  assert.throws(() => snap.get("k1"), ClosedError);
+  for (const k of [...store.keys()]) store.delete(k);
+  assert.equal(store.memory().usedBytes, start, "memory returns to its starting level");
+  store.close();
+});
+
+test("taking a snapshot costs the same on 10 and 100,000 keys: it copies nothing", () => {
+  const store = new OrderedStore();
+  for (let i = 0; i < 100_000; i++) store.put(`k${i}`, "v");
+  const before = store.memory().usedBytes;
+  const snap = store.snapshot();
+  // One small record, no node copied.
+  assert.ok(
+    store.memory().usedBytes - before <= 32,
+    `snapshot took ${store.memory().usedBytes - before} bytes`,
+  );
+  // The first write after it copies one root-to-leaf path only.
+  store.put("k1", "w");
+  const copied = store.memory().usedBytes - before;
+  assert.ok(copied < store.height() * 2 * 2048, `one write copied ${copied} bytes`);
+  snap.release();
+  store.close();
+});
+
+test("an iterator reads the version it started on, even while the store is written", () => {
+  const store = new OrderedStore();
+  for (let i = 0; i < 1000; i++) store.put(`k${String(i).padStart(4, "0")}`, "v");
+  let seen = 0;
+  for (const [k] of store.entries()) {
+    seen++;
+    store.delete(k); // deleting what was just read does not disturb the walk
+    store.put(`z${seen}`, "late"); // nor do inserts ahead of it
+  }
+  assert.equal(seen, 1000);
+  assert.equal(store.count(), 1000);
+  assert.equal([...store.prefix("k")].length, 0);
+  store.checkInvariants();
+  store.close();
+});
+
+test("breaking out of an iteration releases its cursor", () => {
+  const store = new OrderedStore();
+  for (let i = 0; i < 1000; i++) store.put(`k${i}`, "v");
+  const before = store.memory().usedBytes;
+  for (const _ of store.entries()) break;
+  assert.equal(store.memory().usedBytes, before);
+  let n = 0;
+  n = store.scan({}, () => ++n < 10);
+  assert.equal(n, 10);
+  assert.equal(store.memory().usedBytes, before);
+  store.close();
+});
+
+test("scan() visits the same entries as entries(), without copies", () => {
+  const store = new OrderedStore();
+  for (let i = 0; i < 3000; i++) store.put(`k${i}`, `value-${i}`);
+  const viaEntries = [...store.entries({ gte: "k1", lt: "k5", reverse: true })].map(([k, v]) =>
+    `${dec(k)}=${dec(v)}`
+  );
+  const viaScan: string[] = [];
+  const count = store.scan({ gte: "k1", lt: "k5", reverse: true }, (e) => {
+    viaScan.push(
+      `${dec(e.memory.slice(e.keyStart, e.keyEnd))}=${
+        dec(e.memory.slice(e.valueStart, e.valueEnd))
+      }`,
+    );
+  });
+  assert.deepEqual(viaScan, viaEntries);
+  assert.equal(count, viaEntries.length);
+  store.close();
+});
+
+test("getView() reads the value in place", () => {
+  const store = new OrderedStore();
+  store.put("k", enc("hello"));
+  const view = store.getView("k")!;
+  assert.equal(dec(view), "hello");
+  assert.equal(store.getView("nope"), undefined);
+  store.close();
+});
+
+test("bytes() counts key and value lengths through replace and delete", () => {
+  const store = new OrderedStore();
+  store.put("ab", "123");
+  store.put("ab", "1");
+  store.put("c", "");
+  assert.equal(store.bytes(), 4);
+  store.delete("ab");
+  assert.equal(store.bytes(), 1);
+  store.close();
+});
+
+test("a closed store and its snapshots throw ClosedError", () => {
+  const store = new OrderedStore();
+  store.put("k", "v");
+  const snap = store.snapshot();
+  store.close();
+  assert.throws(() => store.get("k"), ClosedError);
+  assert.throws(() => store.put("k", "v"), ClosedError);
+  assert.throws(() => store.snapshot(), ClosedError);
+  assert.throws(() => snap.get("k"), ClosedError);
+  assert.throws(() => [...store.entries()], ClosedError);
+  snap.release(); // no effect, no throw
+  store.close(); // idempotent
+});
+
+test("maxMemoryBytes out of range throws RangeError", () => {
+  assert.throws(() => new OrderedStore({ maxMemoryBytes: 1000 }), RangeError);
+  assert.throws(() => new OrderedStore({ maxMemoryBytes: 5 * 2 ** 30 }), RangeError);
+});
