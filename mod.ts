@@ -49,4 +49,10 @@ export {
   type StoreOptions,
   StoreSnapshot,
 } from "./src/core/store.ts";
-export { ClosedError, CorruptionError, InMemError, OutOfMemoryError } from "./src/errors.ts";
+export {
+  ClosedError,
+  CorruptionError,
+  InMemError,
+  InvalidStateError,
+  OutOfMemoryError,
+} from "./src/errors.ts";

@@ -69,6 +69,22 @@ export class OutOfMemoryError extends InMemError {}
 export class ClosedError extends InMemError {}
 
 /**
+ * The object is in a state that does not allow the operation (for example a
+ * hash whose digest was already taken).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InvalidStateError, Sha256 } from "@in-mem/core";
+ *
+ * const h = new Sha256();
+ * h.digest();
+ * assert.throws(() => h.update(new Uint8Array(1)), InvalidStateError);
+ * ```
+ */
+export class InvalidStateError extends InMemError {}
+
+/**
  * Stored data broke an invariant: a checksum, a structural rule of the
  * store, a record that does not decode. Carries where it was found.
  *

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { InvalidStateError } from "../errors.ts";
 import { type CoreExports, sharedCore } from "./_wasm.ts";
 
 /** Bytes hashed per call into the core; larger inputs are streamed. */
@@ -50,10 +51,9 @@ function openScratch(): Scratch {
   const ctxStride = (ctxBytes + 15) & ~15;
   const ctxOffset = CHUNK_BYTES;
   const outOffset = ctxOffset + 2 * ctxStride;
+  // The shared core's memory is nearly empty: this first allocation cannot
+  // run out (a trap here would be a bug, and is not caught).
   const base = exports.alloc(outOffset + DIGEST_BYTES) >>> 0;
-  if (base === 0) {
-    throw new RangeError("Cannot compute SHA-256: the shared wasm core has no memory left");
-  }
   const ctx = base + ctxOffset;
   const heap = new Uint8Array(memory.buffer);
   scratch = {
@@ -216,9 +216,7 @@ export class Sha256 {
    * @param data The next bytes of the input.
    * @returns This object, for chaining.
    * @throws {TypeError} If `data` is not a `Uint8Array`.
-   * @throws {Error} If the digest was already taken.
-   * @throws {RangeError} If the shared wasm core cannot allocate its scratch
-   *   region (only possible on first use).
+   * @throws {InvalidStateError} If the digest was already taken.
    */
   update(data: Uint8Array): this {
     checkBytes(data, "update the SHA-256 hash");
@@ -231,9 +229,7 @@ export class Sha256 {
    * Finishes the hash and returns its digest; the object cannot be used after.
    *
    * @returns A new 32-byte `Uint8Array`.
-   * @throws {Error} If the digest was already taken.
-   * @throws {RangeError} If the shared wasm core cannot allocate its scratch
-   *   region (only possible on first use).
+   * @throws {InvalidStateError} If the digest was already taken.
    */
   digest(): Uint8Array {
     const s = this.#finish("digest the SHA-256 hash");
@@ -245,9 +241,7 @@ export class Sha256 {
    * cannot be used after.
    *
    * @returns 64 lowercase hexadecimal digits.
-   * @throws {Error} If the digest was already taken.
-   * @throws {RangeError} If the shared wasm core cannot allocate its scratch
-   *   region (only possible on first use).
+   * @throws {InvalidStateError} If the digest was already taken.
    */
   digestHex(): string {
     return outHex(this.#finish("digest the SHA-256 hash"));
@@ -256,7 +250,9 @@ export class Sha256 {
   /** Makes this hash's state the one in the context slot, evicting the holder. */
   #claim(action: string): Scratch {
     if (this.#phase === "done") {
-      throw new Error(`Cannot ${action}: its digest was already taken; start a new Sha256`);
+      throw new InvalidStateError(
+        `Cannot ${action}: its digest was already taken; start a new Sha256`,
+      );
     }
     const s = current();
     if (slotHolder !== this) {

@@ -204,10 +204,13 @@ test("Sha256 objects fed in any interleaving each give the digest of their own i
   );
 });
 
-test("Sha256 rejects update() and a second digest after its digest was taken", () => {
+test("Sha256 rejects update() and a second digest after its digest was taken, with InvalidStateError", () => {
   const hash = new Sha256().update(ascii("abc"));
   assert.equal(toHex(hash.digest()), nodeSha256Hex(ascii("abc")));
-  const finished = { name: "Error", message: /^Cannot [^:]+: its digest was already taken/ };
+  const finished = {
+    name: "InvalidStateError",
+    message: /^Cannot [^:]+: its digest was already taken/,
+  };
   assert.throws(() => hash.digest(), finished);
   assert.throws(() => hash.digestHex(), finished);
   assert.throws(() => hash.update(ascii("d")), finished);

@@ -1,0 +1,26 @@
+/**
+ * Which JavaScript runtime this is, detected once, here and nowhere else.
+ * Layers that must behave differently per runtime (file adapters; the
+ * store's choice of how to copy small values out of WebAssembly memory) read
+ * this constant instead of probing globals themselves.
+ *
+ * @module
+ */
+
+/** The runtimes in-mem knows. */
+export type RuntimeName = "node" | "deno" | "bun" | "other";
+
+const g = globalThis as {
+  Deno?: unknown;
+  Bun?: unknown;
+  process?: { versions?: { node?: string } };
+};
+
+/** The runtime running this code. */
+export const RUNTIME: RuntimeName = g.Bun !== undefined
+  ? "bun"
+  : g.Deno !== undefined
+  ? "deno"
+  : g.process?.versions?.node !== undefined
+  ? "node"
+  : "other";
