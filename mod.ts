@@ -55,4 +55,5 @@ export {
   InMemError,
   InvalidStateError,
   OutOfMemoryError,
+  StorageError,
 } from "./src/errors.ts";

@@ -85,6 +85,25 @@ export class ClosedError extends InMemError {}
 export class InvalidStateError extends InMemError {}
 
 /**
+ * The storage under the database failed (an I/O error, no space, a failed
+ * fsync). After a failed fsync the database refuses every further write
+ * until it is reopened: the kernel may have dropped the unsynced pages while
+ * reads still return them, so retrying could acknowledge data that is gone.
+ * `cause` holds the file system's error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InMemError, StorageError } from "@in-mem/core";
+ *
+ * const err = new StorageError("Cannot commit: fsync failed", { cause: new Error("EIO") });
+ * assert.ok(err instanceof InMemError);
+ * assert.equal((err.cause as Error).message, "EIO");
+ * ```
+ */
+export class StorageError extends InMemError {}
+
+/**
  * Stored data broke an invariant: a checksum, a structural rule of the
  * store, a record that does not decode. Carries where it was found.
  *
