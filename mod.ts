@@ -51,6 +51,7 @@ export {
 } from "./src/core/store.ts";
 export {
   ClosedError,
+  ConflictError,
   CorruptionError,
   InMemError,
   InvalidStateError,

@@ -69,6 +69,32 @@ export class OutOfMemoryError extends InMemError {}
 export class ClosedError extends InMemError {}
 
 /**
+ * A transaction could not commit because other commits kept invalidating
+ * what it read, after its retries ran out. Nothing of it was written.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConflictError } from "@in-mem/core";
+ *
+ * const err = new ConflictError("Cannot commit: 8 attempts conflicted", { attempts: 8 });
+ * assert.equal(err.attempts, 8);
+ * ```
+ */
+export class ConflictError extends InMemError {
+  /** How many times the transaction ran. */
+  readonly attempts: number;
+  /**
+   * @param message What failed, as "Cannot …: detail".
+   * @param options `attempts`: runs made; `cause`: the last conflict.
+   */
+  constructor(message: string, options: { attempts: number; cause?: unknown }) {
+    super(message, options);
+    this.attempts = options.attempts;
+  }
+}
+
+/**
  * The object is in a state that does not allow the operation (for example a
  * hash whose digest was already taken).
  *
