@@ -1,0 +1,717 @@
+/**
+ * The engine: MVCC snapshots over the ordered store and serializable
+ * transactions by optimistic concurrency control (DESIGN.md decision 6),
+ * with an optional WAL underneath.
+ *
+ * - A transaction reads from an O(1) store snapshot taken at begin, so all
+ *   its reads see one version (no read skew), overlaid with its own buffered
+ *   writes (read-your-writes).
+ * - It records every key it read (found or not) and every range it scanned
+ *   (as far as the scan went).
+ * - At commit, in one synchronous step (JavaScript runs it without
+ *   interleaving), it is validated against every commit that landed after
+ *   its snapshot: a written key that it read, or that falls in a range it
+ *   scanned (phantoms), is a conflict. Blind writes never conflict.
+ * - Commit-time operations ({@link Transaction.atCommit}) run inside that
+ *   step against the newest state, so an event log's sequence number and
+ *   hash chain are resolved there instead of being read — 64 appenders to
+ *   one log never conflict with each other.
+ * - A commit becomes visible (applied to the store) when it is durable, in
+ *   version order; until then later transactions validate against it from
+ *   the in-memory commit log.
+ * - On conflict the callback runs again (after the conflicting commits
+ *   are applied, plus jittered backoff), up to `maxRetries` times; then
+ *   {@link ConflictError}. A callback that throws writes nothing.
+ *
+ * @module
+ */
+import { ClosedError, ConflictError, InvalidStateError, StorageError } from "../errors.ts";
+import {
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  OrderedStore,
+  type RangeOptions,
+  type StoreSnapshot,
+} from "../core/store.ts";
+
+/** Default number of re-runs of a conflicting transaction before ConflictError. */
+export const DEFAULT_MAX_RETRIES = 10;
+/** First backoff after a conflict; doubles per retry, with full jitter. */
+export const RETRY_BACKOFF_BASE_MS = 1;
+/** Ceiling of one backoff. */
+export const RETRY_BACKOFF_MAX_MS = 100;
+/** Most distinct keys one transaction may write. */
+export const MAX_TXN_KEYS = 100_000;
+/** Most bytes (keys + values) one transaction may write. */
+export const MAX_TXN_BYTES: number = 32 * 1024 * 1024;
+
+/** A key as a string of char codes 0–255: cheap to hash in a Map or Set. */
+type KeyId = string;
+
+function keyId(key: Uint8Array): KeyId {
+  let s = "";
+  for (let i = 0; i < key.length; i += 1024) {
+    s += String.fromCharCode.apply(null, key.subarray(i, i + 1024) as unknown as number[]);
+  }
+  return s;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}
+
+/** A scanned range, as far as the scan actually read. */
+interface ReadRange {
+  lo: Uint8Array | undefined;
+  loInclusive: boolean;
+  hi: Uint8Array | undefined;
+  hiInclusive: boolean;
+}
+
+function inRange(key: Uint8Array, r: ReadRange): boolean {
+  if (r.lo !== undefined) {
+    const c = compareBytes(key, r.lo);
+    if (c < 0 || (c === 0 && !r.loInclusive)) return false;
+  }
+  if (r.hi !== undefined) {
+    const c = compareBytes(key, r.hi);
+    if (c > 0 || (c === 0 && !r.hiInclusive)) return false;
+  }
+  return true;
+}
+
+/** One buffered write: a value, or `null` for a delete. */
+interface Write {
+  key: Uint8Array;
+  value: Uint8Array | null;
+}
+
+/** A commit the log remembers for validating transactions that overlap it. */
+interface Commit {
+  version: number;
+  writes: Write[];
+  ids: KeyId[];
+}
+
+/** Bounds of a range read. */
+export interface ScanOptions {
+  /** Lowest key, included. */
+  gte?: Uint8Array;
+  /** Lowest key, excluded (overrides `gte`). */
+  gt?: Uint8Array;
+  /** Highest key, included. */
+  lte?: Uint8Array;
+  /** Highest key, excluded (overrides `lte`). */
+  lt?: Uint8Array;
+  /** Highest key first. */
+  reverse?: boolean;
+  /** At most this many entries. */
+  limit?: number;
+}
+
+/** What commit-time operations read and write: the newest state. */
+export interface CommitView {
+  /** The newest value of `key` (committed, in flight, or written by this transaction). */
+  get(key: Uint8Array): Uint8Array | undefined;
+  /** Adds a write to the committing transaction. */
+  put(key: Uint8Array, value: Uint8Array): void;
+  /** Adds a delete to the committing transaction. */
+  delete(key: Uint8Array): void;
+}
+
+/** Where commits go to become durable. The WAL writer implements it; `none` durability has none. */
+export interface CommitLog {
+  /** Records a commit's writes; returns its version and when it is durable. */
+  append(payload: Uint8Array): { version: number; durable: Promise<void> };
+}
+
+/** Options of {@link Engine}. */
+export interface EngineOptions {
+  /** Where commits become durable; none keeps everything in memory. */
+  log?: CommitLog;
+  /** Version of the last commit already in the store (after recovery). */
+  version?: number;
+  /** The store to run on (after recovery); a new one by default. */
+  store?: OrderedStore;
+  /** Re-runs before ConflictError. Default {@link DEFAULT_MAX_RETRIES}. */
+  maxRetries?: number;
+  /** Source of randomness for backoff jitter, in [0, 1). Default Math.random. */
+  random?: () => number;
+  /** Sleep for backoff. Default setTimeout. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Options of one {@link Engine.transaction} call. */
+export interface TransactionOptions {
+  /** Re-runs before ConflictError, for this call. */
+  maxRetries?: number;
+}
+
+/** Thrown inside the engine when validation fails; retried, never seen by users. */
+class Conflict extends Error {
+  override name = "Conflict";
+}
+
+/**
+ * Encodes a write set as a WAL payload: u32 count, then per write u8 kind
+ * (1 put, 2 delete), u32 key length, key, and for a put u32 value length,
+ * value (little-endian; docs/FORMAT.md "Commit payload").
+ *
+ * @param writes The writes, in any order.
+ * @returns The payload.
+ */
+export function encodeWrites(writes: readonly Write[]): Uint8Array {
+  let size = 4;
+  for (const w of writes) size += 5 + w.key.length + (w.value === null ? 0 : 4 + w.value.length);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, writes.length, true);
+  let at = 4;
+  for (const w of writes) {
+    view.setUint8(at, w.value === null ? 2 : 1);
+    view.setUint32(at + 1, w.key.length, true);
+    out.set(w.key, at + 5);
+    at += 5 + w.key.length;
+    if (w.value !== null) {
+      view.setUint32(at, w.value.length, true);
+      out.set(w.value, at + 4);
+      at += 4 + w.value.length;
+    }
+  }
+  return out;
+}
+
+/**
+ * Decodes a payload from {@link encodeWrites}.
+ *
+ * @param payload The bytes.
+ * @returns The writes (views into `payload`).
+ * @throws {RangeError} If the payload is malformed.
+ */
+export function decodeWrites(payload: Uint8Array): Write[] {
+  if (payload.length === 0) return []; // the WAL's no-op seal
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
+  const fail = (): never => {
+    throw new RangeError("Cannot decode a commit payload: it is malformed");
+  };
+  if (payload.length < 4) fail();
+  const count = view.getUint32(0, true);
+  const writes: Write[] = [];
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    if (at + 5 > payload.length) fail();
+    const kind = view.getUint8(at);
+    const keyLen = view.getUint32(at + 1, true);
+    if (keyLen > MAX_KEY_BYTES || at + 5 + keyLen > payload.length) fail();
+    const key = payload.subarray(at + 5, at + 5 + keyLen);
+    at += 5 + keyLen;
+    if (kind === 2) {
+      writes.push({ key, value: null });
+    } else if (kind === 1) {
+      if (at + 4 > payload.length) fail();
+      const len = view.getUint32(at, true);
+      if (len > MAX_VALUE_BYTES || at + 4 + len > payload.length) fail();
+      writes.push({ key, value: payload.subarray(at + 4, at + 4 + len) });
+      at += 4 + len;
+    } else fail();
+  }
+  if (at !== payload.length) fail();
+  return writes;
+}
+
+/**
+ * One attempt of a transaction. Reads see the snapshot taken at begin plus
+ * this transaction's own writes. Every method throws InvalidStateError once
+ * the attempt is over (committed, failed or retried).
+ */
+export class Transaction {
+  readonly #engine: Engine;
+  readonly #snap: StoreSnapshot;
+  /** The applied version the snapshot shows. */
+  readonly startVersion: number;
+  readonly #writes = new Map<KeyId, Write>();
+  #writeBytes = 0;
+  readonly #readKeys = new Set<KeyId>();
+  readonly #readRanges: ReadRange[] = [];
+  readonly #atCommit: ((view: CommitView) => void)[] = [];
+  #done = false;
+
+  /** @internal Use {@link Engine.transaction}. */
+  constructor(engine: Engine, snap: StoreSnapshot, startVersion: number) {
+    this.#engine = engine;
+    this.#snap = snap;
+    this.startVersion = startVersion;
+  }
+
+  #live(what: string): void {
+    if (this.#done) {
+      throw new InvalidStateError(
+        `Cannot ${what}: the transaction is over (committed, failed or retried)`,
+      );
+    }
+  }
+
+  /**
+   * Reads `key`: this transaction's own write if any, else the snapshot.
+   *
+   * @param key The key.
+   * @returns The value, or undefined.
+   */
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.#live("get");
+    return Promise.resolve(this.getSync(key));
+  }
+
+  /** @internal The synchronous read behind {@link get}. */
+  getSync(key: Uint8Array): Uint8Array | undefined {
+    this.#live("get");
+    const id = keyId(key);
+    const own = this.#writes.get(id);
+    if (own !== undefined) return own.value ?? undefined;
+    this.#readKeys.add(id);
+    return this.#snap.get(key);
+  }
+
+  /**
+   * Reads the entries in a range, merging this transaction's own writes.
+   * The range, as far as the scan got, joins the read set (phantom
+   * protection).
+   *
+   * @param options Bounds, direction, limit.
+   * @returns The entries as copies, in order.
+   */
+  scan(options: ScanOptions = {}): Promise<[Uint8Array, Uint8Array][]> {
+    this.#live("scan");
+    return Promise.resolve(this.scanSync(options));
+  }
+
+  /** @internal The synchronous scan behind {@link scan}. */
+  scanSync(options: ScanOptions = {}): [Uint8Array, Uint8Array][] {
+    this.#live("scan");
+    const reverse = options.reverse === true;
+    const limit = options.limit ?? Infinity;
+    const range: ReadRange = {
+      lo: options.gt ?? options.gte,
+      loInclusive: options.gt === undefined,
+      hi: options.lt ?? options.lte,
+      hiInclusive: options.lt === undefined,
+    };
+    // Own writes in range, sorted in the walking direction, merged with the
+    // snapshot's entries; an own write replaces (or, a delete, hides) the
+    // stored entry with its key.
+    const own = [...this.#writes.values()].filter((w) => inRange(w.key, range));
+    own.sort((a, b) => reverse ? compareBytes(b.key, a.key) : compareBytes(a.key, b.key));
+    const bounds: RangeOptions = { reverse };
+    if (options.gt !== undefined) bounds.gt = options.gt;
+    else if (options.gte !== undefined) bounds.gte = options.gte;
+    if (options.lt !== undefined) bounds.lt = options.lt;
+    else if (options.lte !== undefined) bounds.lte = options.lte;
+    const stored = this.#snap.entries(bounds);
+    const out: [Uint8Array, Uint8Array][] = [];
+    let next = stored.next();
+    let oi = 0;
+    while (out.length < limit) {
+      const o = own[oi];
+      if (next.done === true && o === undefined) break;
+      const c = o === undefined ? 1 : next.done === true ? -1 : compareBytes(o.key, next.value[0]);
+      if (o !== undefined && (reverse ? c > 0 : c < 0) || (o !== undefined && next.done === true)) {
+        if (o.value !== null) out.push([o.key.slice(), o.value.slice()]);
+        oi++;
+      } else if (o !== undefined && c === 0) {
+        if (o.value !== null) out.push([o.key.slice(), o.value.slice()]);
+        oi++;
+        next = stored.next();
+      } else if (next.done !== true) {
+        out.push(next.value);
+        next = stored.next();
+      }
+    }
+    stored.return?.();
+    const more = out.length < limit;
+    // Record what was read: the whole range, or up to the last key returned
+    // when the limit cut the scan short.
+    if (!more && out.length > 0) {
+      const last = out[out.length - 1]![0];
+      if (reverse) {
+        range.lo = last;
+        range.loInclusive = true;
+      } else {
+        range.hi = last;
+        range.hiInclusive = true;
+      }
+    }
+    this.#readRanges.push(range);
+    return out;
+  }
+
+  /**
+   * Buffers a write of `key`.
+   *
+   * @param key The key (≤ MAX_KEY_BYTES).
+   * @param value The value (≤ MAX_VALUE_BYTES).
+   * @throws {RangeError} If a limit is exceeded; nothing is buffered then.
+   */
+  put(key: Uint8Array, value: Uint8Array): void {
+    this.#live("put");
+    this.#buffer(key, value);
+  }
+
+  /**
+   * Buffers a delete of `key`.
+   *
+   * @param key The key.
+   * @throws {RangeError} If a limit is exceeded.
+   */
+  delete(key: Uint8Array): void {
+    this.#live("delete");
+    this.#buffer(key, null);
+  }
+
+  #buffer(key: Uint8Array, value: Uint8Array | null): void {
+    if (key.length > MAX_KEY_BYTES) {
+      throw new RangeError(
+        `Cannot write: key is ${key.length} bytes, over MAX_KEY_BYTES (${MAX_KEY_BYTES})`,
+      );
+    }
+    if (value !== null && value.length > MAX_VALUE_BYTES) {
+      throw new RangeError(
+        `Cannot write: value is ${value.length} bytes, over MAX_VALUE_BYTES (${MAX_VALUE_BYTES})`,
+      );
+    }
+    const id = keyId(key);
+    const old = this.#writes.get(id);
+    const bytes = key.length + (value?.length ?? 0);
+    const total = this.#writeBytes -
+      (old === undefined ? 0 : old.key.length + (old.value?.length ?? 0)) + bytes;
+    if (old === undefined && this.#writes.size >= MAX_TXN_KEYS) {
+      throw new RangeError(
+        `Cannot write: the transaction already writes MAX_TXN_KEYS (${MAX_TXN_KEYS}) keys`,
+      );
+    }
+    if (total > MAX_TXN_BYTES) {
+      throw new RangeError(
+        `Cannot write: the transaction would write ${total} bytes, over MAX_TXN_BYTES (${MAX_TXN_BYTES})`,
+      );
+    }
+    // Copy: the caller may reuse its buffers before the commit.
+    this.#writes.set(id, { key: key.slice(), value: value === null ? null : value.slice() });
+    this.#writeBytes = total;
+  }
+
+  /**
+   * Registers an operation to run inside the commit step, after validation,
+   * against the newest state (including commits not yet durable). What it
+   * reads is not validated — it cannot be stale — so use it for values
+   * derived at commit time (sequence numbers, hash chains). It must be
+   * synchronous and must not throw for expected conditions.
+   *
+   * @param op Reads and writes through the {@link CommitView}.
+   */
+  atCommit(op: (view: CommitView) => void): void {
+    this.#live("register a commit-time operation");
+    this.#atCommit.push(op);
+  }
+
+  /** @internal */
+  get writes(): Map<KeyId, Write> {
+    return this.#writes;
+  }
+  /** @internal */
+  get readKeys(): Set<KeyId> {
+    return this.#readKeys;
+  }
+  /** @internal */
+  get readRanges(): ReadRange[] {
+    return this.#readRanges;
+  }
+  /** @internal */
+  get commitOps(): ((view: CommitView) => void)[] {
+    return this.#atCommit;
+  }
+  /** @internal Ends the attempt and releases its snapshot. */
+  finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#snap.release();
+  }
+  /** @internal */
+  get engine(): Engine {
+    return this.#engine;
+  }
+}
+
+/**
+ * The transactional engine over one ordered store.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Engine } from "./engine.ts";
+ *
+ * const engine = new Engine();
+ * const k = new TextEncoder().encode("counter");
+ * for (let i = 0; i < 3; i++) {
+ *   await engine.transaction(async (tx) => {
+ *     const v = (await tx.get(k))?.[0] ?? 0;
+ *     tx.put(k, new Uint8Array([v + 1]));
+ *   });
+ * }
+ * assert.equal(engine.store.get(k)?.[0], 3);
+ * await engine.close();
+ * ```
+ */
+export class Engine {
+  readonly store: OrderedStore;
+  readonly #log: CommitLog | undefined;
+  readonly #maxRetries: number;
+  readonly #random: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  /** Last version applied to the store (visible to new snapshots). */
+  #applied: number;
+  /** Last version assigned to a commit (applied or in flight). */
+  #assigned: number;
+  /** Commits after the oldest running transaction's snapshot, for validation. */
+  #recent: Commit[] = [];
+  /** Start versions of running transactions → how many. */
+  readonly #running = new Map<number, number>();
+  /** Newest in-flight value per key (commit-time reads see them). */
+  readonly #inflight = new Map<KeyId, { version: number; value: Uint8Array | null }>();
+  /** Durable commits waiting for their turn to be applied, by version. */
+  readonly #ready = new Map<number, Write[]>();
+  #lastDurable: Promise<void> = Promise.resolve();
+  #failed: StorageError | undefined;
+  #closed = false;
+  #stats = { commits: 0, conflicts: 0, retries: 0 };
+
+  /**
+   * @param options The commit log, the recovered store and version, retry policy.
+   * @throws {RangeError} If `maxRetries` is negative.
+   */
+  constructor(options: EngineOptions = {}) {
+    this.store = options.store ?? new OrderedStore();
+    this.#log = options.log;
+    this.#applied = options.version ?? 0;
+    this.#assigned = this.#applied;
+    this.#maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+    if (!(this.#maxRetries >= 0)) {
+      throw new RangeError(`Cannot create the engine: maxRetries must be >= 0`);
+    }
+    this.#random = options.random ?? Math.random;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** The last version visible to new transactions. */
+  get version(): number {
+    return this.#applied;
+  }
+
+  /** Counters: commits, conflicts seen, retries run. */
+  get stats(): { commits: number; conflicts: number; retries: number } {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Runs `fn` as a serializable transaction and commits its writes
+   * atomically; re-runs it on conflict.
+   *
+   * @param fn The transaction body. It may run more than once; anything it
+   *   does outside `tx` must be safe to repeat.
+   * @param options Per-call retry limit.
+   * @returns What `fn` returned, once the commit is durable and visible.
+   * @throws {ConflictError} When every attempt conflicted.
+   * @throws {StorageError} When the commit log failed (the engine then refuses writes).
+   * @throws {ClosedError} When the engine is closed.
+   * @throws Whatever `fn` throws (nothing is written then).
+   */
+  async transaction<T>(
+    fn: (tx: Transaction) => Promise<T> | T,
+    options: TransactionOptions = {},
+  ): Promise<T> {
+    const maxRetries = options.maxRetries ?? this.#maxRetries;
+    for (let attempt = 0;; attempt++) {
+      if (this.#closed) throw new ClosedError("Cannot run a transaction: the engine is closed");
+      const tx = this.#begin();
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (err) {
+        this.#end(tx);
+        throw err;
+      }
+      try {
+        const durable = this.#commit(tx);
+        if (durable !== undefined) await durable;
+        return result;
+      } catch (err) {
+        if (!(err instanceof Conflict)) throw err;
+        this.#stats.conflicts++;
+        if (attempt >= maxRetries) {
+          throw new ConflictError(
+            `Cannot commit: the transaction conflicted on all ${attempt + 1} attempts`,
+            { attempts: attempt + 1, cause: err },
+          );
+        }
+        this.#stats.retries++;
+        // Let the commits it collided with become visible, then back off.
+        await this.#lastDurable.catch(() => {});
+        const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** attempt);
+        await this.#sleep(this.#random() * cap);
+      }
+    }
+  }
+
+  #begin(): Transaction {
+    const start = this.#applied;
+    this.#running.set(start, (this.#running.get(start) ?? 0) + 1);
+    return new Transaction(this, this.store.snapshot(), start);
+  }
+
+  #end(tx: Transaction): void {
+    tx.finish();
+    const n = this.#running.get(tx.startVersion) ?? 0;
+    if (n <= 1) this.#running.delete(tx.startVersion);
+    else this.#running.set(tx.startVersion, n - 1);
+    this.#prune();
+  }
+
+  /** Forgets commits no running transaction can overlap any more. */
+  #prune(): void {
+    let oldest = this.#applied;
+    for (const v of this.#running.keys()) if (v < oldest) oldest = v;
+    let drop = 0;
+    while (drop < this.#recent.length && this.#recent[drop]!.version <= oldest) drop++;
+    if (drop > 0) this.#recent.splice(0, drop);
+  }
+
+  /**
+   * The commit step: synchronous from validation to log append, so no other
+   * commit can interleave. Returns the promise of durability and visibility,
+   * or undefined for a read-only transaction.
+   */
+  #commit(tx: Transaction): Promise<void> | undefined {
+    try {
+      if (this.#failed !== undefined) throw this.#failed;
+      if (tx.writes.size === 0 && tx.commitOps.length === 0) return undefined;
+      this.#validate(tx);
+      this.#runCommitOps(tx);
+      const writes = [...tx.writes.values()];
+      const ids = [...tx.writes.keys()];
+      let version: number;
+      let durable: Promise<void>;
+      if (this.#log !== undefined) {
+        ({ version, durable } = this.#log.append(encodeWrites(writes)));
+      } else {
+        version = this.#assigned + 1;
+        durable = Promise.resolve();
+      }
+      this.#assigned = version;
+      this.#recent.push({ version, writes, ids });
+      for (let i = 0; i < writes.length; i++) {
+        this.#inflight.set(ids[i]!, { version, value: writes[i]!.value });
+      }
+      this.#stats.commits++;
+      const visible = durable.then(
+        () => this.#apply(version, writes, ids),
+        (err) => {
+          this.#failed ??= err instanceof StorageError
+            ? err
+            : new StorageError(`Cannot commit: ${(err as Error).message}`, { cause: err });
+          throw this.#failed;
+        },
+      );
+      this.#lastDurable = visible;
+      return visible;
+    } finally {
+      this.#end(tx);
+    }
+  }
+
+  #validate(tx: Transaction): void {
+    const reads = tx.readKeys;
+    const ranges = tx.readRanges;
+    if (reads.size === 0 && ranges.length === 0) return;
+    for (const c of this.#recent) {
+      if (c.version <= tx.startVersion) continue;
+      for (let i = 0; i < c.ids.length; i++) {
+        if (reads.has(c.ids[i]!)) throw new Conflict(`key read was written by commit ${c.version}`);
+        for (const r of ranges) {
+          if (inRange(c.writes[i]!.key, r)) {
+            throw new Conflict(`range read was written by commit ${c.version}`);
+          }
+        }
+      }
+    }
+  }
+
+  #runCommitOps(tx: Transaction): void {
+    if (tx.commitOps.length === 0) return;
+    const view: CommitView = {
+      get: (key) => {
+        const id = keyId(key);
+        const own = tx.writes.get(id);
+        if (own !== undefined) return own.value ?? undefined;
+        const pending = this.#inflight.get(id);
+        if (pending !== undefined) return pending.value ?? undefined;
+        return this.store.get(key);
+      },
+      put: (key, value) => tx.writes.set(keyId(key), { key: key.slice(), value: value.slice() }),
+      delete: (key) => tx.writes.set(keyId(key), { key: key.slice(), value: null }),
+    };
+    for (const op of tx.commitOps) op(view);
+  }
+
+  /** Applies durable commits to the store strictly in version order. */
+  #apply(version: number, writes: Write[], ids: KeyId[]): void {
+    this.#ready.set(version, writes);
+    while (this.#ready.has(this.#applied + 1)) {
+      const v = this.#applied + 1;
+      const ws = this.#ready.get(v)!;
+      this.#ready.delete(v);
+      for (const w of ws) {
+        if (w.value === null) this.store.delete(w.key);
+        else this.store.put(w.key, w.value);
+      }
+      this.#applied = v;
+    }
+    for (let i = 0; i < ids.length; i++) {
+      const p = this.#inflight.get(ids[i]!);
+      if (p !== undefined && p.version <= this.#applied) this.#inflight.delete(ids[i]!);
+    }
+    this.#prune();
+  }
+
+  /**
+   * Applies a recovered commit's payload to the store (replay): no
+   * validation, no log.
+   *
+   * @param version Its version (must be the next).
+   * @param payload The WAL payload.
+   * @throws {RangeError} If the version is out of order or the payload malformed.
+   */
+  replay(version: number, payload: Uint8Array): void {
+    if (version !== this.#applied + 1) {
+      throw new RangeError(`Cannot replay version ${version}: the engine is at ${this.#applied}`);
+    }
+    for (const w of decodeWrites(payload)) {
+      if (w.value === null) this.store.delete(w.key);
+      else this.store.put(w.key, w.value);
+    }
+    this.#applied = version;
+    this.#assigned = version;
+  }
+
+  /**
+   * Waits for in-flight commits, then refuses new transactions. The store
+   * stays readable until {@link OrderedStore.close}. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#lastDurable.catch(() => {});
+  }
+}
