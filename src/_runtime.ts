@@ -24,3 +24,18 @@ export const RUNTIME: RuntimeName = g.Bun !== undefined
   : g.process?.versions?.node !== undefined
   ? "node"
   : "other";
+
+/**
+ * Lets the process exit while `timer` is pending (a background fsync
+ * interval must not keep a program alive). Node and Bun timers have
+ * `unref()`; Deno's are numbers, unref'd with `Deno.unrefTimer`.
+ *
+ * @param timer What `setInterval`/`setTimeout` returned.
+ */
+export function unrefTimer(timer: unknown): void {
+  if (typeof timer === "object" && timer !== null && "unref" in timer) {
+    (timer as { unref(): void }).unref();
+  } else if (typeof timer === "number" && RUNTIME === "deno") {
+    (g.Deno as { unrefTimer?: (id: number) => void }).unrefTimer?.(timer);
+  }
+}

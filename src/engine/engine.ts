@@ -144,6 +144,8 @@ export interface EngineOptions {
   random?: () => number;
   /** Sleep for backoff. Default setTimeout. */
   sleep?: (ms: number) => Promise<void>;
+  /** Called after each commit becomes visible, with its version. */
+  onApplied?: (version: number) => void;
 }
 
 /** Options of one {@link Engine.transaction} call. */
@@ -222,6 +224,21 @@ export function decodeWrites(payload: Uint8Array): Write[] {
   }
   if (at !== payload.length) fail();
   return writes;
+}
+
+/**
+ * Applies a commit payload ({@link encodeWrites}) to a store: recovery's
+ * replay step.
+ *
+ * @param store The store.
+ * @param payload The WAL payload (an empty one, the WAL's seal, does nothing).
+ * @throws {RangeError} If the payload is malformed.
+ */
+export function applyPayload(store: OrderedStore, payload: Uint8Array): void {
+  for (const w of decodeWrites(payload)) {
+    if (w.value === null) store.delete(w.key);
+    else store.put(w.key, w.value);
+  }
 }
 
 /**
@@ -350,7 +367,8 @@ export class Transaction {
   }
 
   /**
-   * Buffers a write of `key`.
+   * Buffers a write of `key`. The transaction keeps `key` and `value` as
+   * they are (no copy): do not modify them afterwards.
    *
    * @param key The key (≤ MAX_KEY_BYTES).
    * @param value The value (≤ MAX_VALUE_BYTES).
@@ -398,8 +416,9 @@ export class Transaction {
         `Cannot write: the transaction would write ${total} bytes, over MAX_TXN_BYTES (${MAX_TXN_BYTES})`,
       );
     }
-    // Copy: the caller may reuse its buffers before the commit.
-    this.#writes.set(id, { key: key.slice(), value: value === null ? null : value.slice() });
+    // The transaction keeps the caller's arrays (no copy): callers hand over
+    // fresh encodings and must not change them afterwards.
+    this.#writes.set(id, { key, value });
     this.#writeBytes = total;
   }
 
@@ -471,6 +490,7 @@ export class Engine {
   readonly #maxRetries: number;
   readonly #random: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #onApplied: ((version: number) => void) | undefined;
   /** Last version applied to the store (visible to new snapshots). */
   #applied: number;
   /** Last version assigned to a commit (applied or in flight). */
@@ -503,6 +523,7 @@ export class Engine {
     }
     this.#random = options.random ?? Math.random;
     this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.#onApplied = options.onApplied;
   }
 
   /** The last version visible to new transactions. */
@@ -568,7 +589,7 @@ export class Engine {
   #begin(): Transaction {
     const start = this.#applied;
     this.#running.set(start, (this.#running.get(start) ?? 0) + 1);
-    return new Transaction(this, this.store.snapshot(), start);
+    return new Transaction(this, this.store.snapshotUntracked(), start);
   }
 
   #end(tx: Transaction): void {
@@ -576,7 +597,7 @@ export class Engine {
     const n = this.#running.get(tx.startVersion) ?? 0;
     if (n <= 1) this.#running.delete(tx.startVersion);
     else this.#running.set(tx.startVersion, n - 1);
-    this.#prune();
+    if (this.#recent.length > 0) this.#prune();
   }
 
   /** Forgets commits no running transaction can overlap any more. */
@@ -659,8 +680,8 @@ export class Engine {
         if (pending !== undefined) return pending.value ?? undefined;
         return this.store.get(key);
       },
-      put: (key, value) => tx.writes.set(keyId(key), { key: key.slice(), value: value.slice() }),
-      delete: (key) => tx.writes.set(keyId(key), { key: key.slice(), value: null }),
+      put: (key, value) => tx.writes.set(keyId(key), { key, value }),
+      delete: (key) => tx.writes.set(keyId(key), { key, value: null }),
     };
     for (const op of tx.commitOps) op(view);
   }
@@ -677,6 +698,7 @@ export class Engine {
         else this.store.put(w.key, w.value);
       }
       this.#applied = v;
+      this.#onApplied?.(v);
     }
     for (let i = 0; i < ids.length; i++) {
       const p = this.#inflight.get(ids[i]!);
@@ -697,10 +719,7 @@ export class Engine {
     if (version !== this.#applied + 1) {
       throw new RangeError(`Cannot replay version ${version}: the engine is at ${this.#applied}`);
     }
-    for (const w of decodeWrites(payload)) {
-      if (w.value === null) this.store.delete(w.key);
-      else this.store.put(w.key, w.value);
-    }
+    applyPayload(this.store, payload);
     this.#applied = version;
     this.#assigned = version;
   }
