@@ -61,7 +61,10 @@
  * ("Locked" until the file is removed by hand), and a lock held by this
  * process in another realm (a worker) is "Locked" rather than taken over.
  * Like every lock file, it binds only processes that use it, and not across
- * hosts sharing a network file system.
+ * hosts sharing a network file system. On Deno, judging an owner needs
+ * `--allow-run` (for `process.kill(pid, 0)`) and, on Linux, read access to
+ * `/proc`; without them a stale lock stays "Locked", with a message that
+ * says so and names the file to remove.
  *
  * @example Lock a directory, write, sync, read back
  * ```ts
@@ -461,18 +464,24 @@ function parseOwner(text: string): LockOwner | undefined {
   }
 }
 
-function pidAlive(pid: number): boolean {
+type Liveness = "alive" | "dead" | { readonly unknown: string };
+
+function liveness(pid: number): Liveness {
   try {
     process.kill(pid, 0);
-    return true;
+    return "alive";
   } catch (err) {
-    // EPERM: it exists but belongs to someone else. Anything unexpected counts as alive:
-    // wrongly judging a live owner dead would let two processes write one database.
-    return !(errnoOf(err) === "ESRCH" || (err as { name?: unknown } | null)?.name === "NotFound");
+    const errno = errnoOf(err);
+    if (errno === "ESRCH" || (err as { name?: unknown } | null)?.name === "NotFound") return "dead";
+    // EPERM: it exists but belongs to someone else.
+    if (errno === "EPERM") return "alive";
+    // Deno without --allow-run, or anything unexpected: wrongly judging a live
+    // owner dead would let two processes write one database, so say we cannot tell.
+    return { unknown: err instanceof Error ? err.message : String(err) };
   }
 }
 
-type OwnerState = "alive" | "self" | "dead";
+type OwnerState = "alive" | "self" | "dead" | { readonly unknown: string };
 
 function ownerState(owner: LockOwner): OwnerState {
   const me = selfOwner();
@@ -480,7 +489,8 @@ function ownerState(owner: LockOwner): OwnerState {
   if (owner.pid === me.pid) {
     return owner.start !== "" && me.start !== "" && owner.start !== me.start ? "dead" : "self";
   }
-  if (!pidAlive(owner.pid)) return "dead";
+  const alive = liveness(owner.pid);
+  if (alive !== "alive") return alive;
   if (owner.start !== "") {
     const start = startTimeOf(owner.pid);
     if (start !== "" && start !== owner.start) return "dead";
@@ -547,9 +557,12 @@ async function createWith(
 }
 
 function lockedError(dir: string, owner: LockOwner | undefined, state: OwnerState): FsError {
-  const detail = state === "self"
-    ? "held by this process (another realm, or a lock never released)"
-    : `held by process ${owner?.pid ?? "?"}`;
+  let detail = `held by process ${owner?.pid ?? "?"}`;
+  if (state === "self") detail = "held by this process (another realm, or a lock never released)";
+  else if (typeof state === "object") {
+    detail += `, which may have died, but this process cannot check (${state.unknown}); ` +
+      `remove ${join(dir, LOCK_FILE_NAME)} if no process uses it`;
+  }
   return new FsError("Locked", `Cannot lock ${dir}: ${detail}`);
 }
 
@@ -769,6 +782,23 @@ export class NodeFileAdapter implements FileAdapter {
    * @param dir An existing directory.
    * @returns The lock; `release()` removes the lock file.
    * @throws {FsError} "Locked" if another holder has it, "NotFound" if `dir` is missing.
+   *
+   * @example A second lock fails until the first is released
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { NodeFileAdapter } from "./node.ts";
+   *
+   * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const fs = new NodeFileAdapter();
+   * const lock = await fs.lock(dir);
+   * await assert.rejects(fs.lock(dir), { name: "FsError", code: "Locked" });
+   * await lock.release();
+   * await (await fs.lock(dir)).release();
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   async lock(dir: string): Promise<FileLock> {
     checkPath(dir, "lock");

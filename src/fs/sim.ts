@@ -1586,6 +1586,19 @@ export class SimFS implements FileAdapter {
    * @returns A new SimFS with the surviving state, no pending operations, no armed faults.
    * @throws {RangeError} If `mode` is unknown or `seed` is not a safe integer.
    * @throws {FsError} "Closed" if this SimFS already crashed.
+   *
+   * @example An unsynced append is torn at a random byte
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "./sim.ts";
+   *
+   * const sim = new SimFS({ seed: 9 });
+   * const f = await sim.open("log", { create: true });
+   * await sim.syncDir("");
+   * await f.write(new Uint8Array(100).fill(1), 0);
+   * const size = sim.crash("prefixTorn").files().get("log")!.length;
+   * assert.ok(size >= 0 && size <= 100);
+   * ```
    */
   crash(mode: SimCrashMode, seed?: number): SimFS {
     this.#core.alive("crash", "");
@@ -1610,6 +1623,19 @@ export class SimFS implements FileAdapter {
    * @returns A new SimFS with the surviving state; this one is dead.
    * @throws {RangeError} If the fates do not match the pending operations.
    * @throws {FsError} "Closed" if this SimFS already crashed.
+   *
+   * @example Keep the create, tear the write after 3 bytes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "./sim.ts";
+   *
+   * const sim = new SimFS();
+   * const f = await sim.open("log", { create: true });
+   * await f.write(new Uint8Array([1, 2, 3, 4, 5]), 0);
+   * assert.deepEqual(sim.pendingOps().map((p) => p.kind), ["dir", "write"]);
+   * const after = sim.crashWith(["keep", { tornBytes: 3 }]);
+   * assert.deepEqual([...after.files().get("log")!], [1, 2, 3]);
+   * ```
    */
   crashWith(fates: readonly SimFate[]): SimFS {
     this.#core.alive("crash", "");
@@ -1643,6 +1669,19 @@ export class SimFS implements FileAdapter {
    * The operations not yet durable, in order (what a crash chooses from).
    *
    * @returns A description of each.
+   *
+   * @example Sync drains the file's pending writes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "./sim.ts";
+   *
+   * const sim = new SimFS();
+   * const f = await sim.open("a", { create: true });
+   * await f.write(new Uint8Array(8), 0);
+   * assert.equal(sim.pendingOps().length, 2);
+   * await f.sync();
+   * assert.deepEqual(sim.pendingOps().map((p) => p.description), ["create a"]);
+   * ```
    */
   pendingOps(): readonly SimPendingOp[] {
     return this.#core.pending.map((op): SimPendingOp => {
@@ -1672,6 +1711,19 @@ export class SimFS implements FileAdapter {
    * Every mutating call so far, numbered from 1 (capped at `opLogLimit` entries).
    *
    * @returns The log.
+   *
+   * @example Reads are not logged
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "./sim.ts";
+   *
+   * const sim = new SimFS();
+   * const f = await sim.open("a", { create: true });
+   * await f.write(new Uint8Array(4), 0);
+   * await f.read(new Uint8Array(4), 0);
+   * assert.deepEqual(sim.ops().map((o) => `${o.n} ${o.kind}`), ["1 create", "2 write"]);
+   * assert.equal(sim.opCount, 2);
+   * ```
    */
   ops(): readonly SimOp[] {
     return [...this.#core.log];
@@ -1695,6 +1747,20 @@ export class SimFS implements FileAdapter {
    * @param ops A non-negative count (counting the calls already made).
    * @returns Nothing.
    * @throws {RangeError} If `ops` is not a non-negative safe integer.
+   *
+   * @example Crash exactly after the second operation
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "./sim.ts";
+   *
+   * const sim = new SimFS();
+   * sim.haltAfter(2);
+   * const f = await sim.open("a", { create: true }); // op 1
+   * await sim.syncDir(""); // op 2
+   * await assert.rejects(f.write(new Uint8Array(1), 0), { code: "IO" }); // refused
+   * assert.equal(sim.halted, true);
+   * assert.deepEqual([...sim.crash("dropUnsynced").files().keys()], ["a"]);
+   * ```
    */
   haltAfter(ops: number): void {
     if (!(Number.isSafeInteger(ops) && ops >= 0)) {
@@ -1714,6 +1780,20 @@ export class SimFS implements FileAdapter {
    * @returns Nothing.
    * @throws {TypeError} If the fault has the wrong shape.
    * @throws {RangeError} If a count or the kind is out of range.
+   *
+   * @example Fail the second write to any .log file
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "./sim.ts";
+   *
+   * const sim = new SimFS();
+   * sim.inject({ kind: "writeError", path: "*.log", skip: 1 });
+   * const f = await sim.open("wal.log", { create: true });
+   * await f.write(new Uint8Array(1), 0);
+   * await assert.rejects(f.write(new Uint8Array(1), 1), { name: "FsError", code: "IO" });
+   * await f.write(new Uint8Array(1), 1);
+   * assert.equal(sim.stats.faults.writeError.once, 1);
+   * ```
    */
   inject(fault: SimFault): void {
     this.#core.alive("inject fault", "");
@@ -1724,6 +1804,18 @@ export class SimFS implements FileAdapter {
    * Disarms every armed fault (latent sector errors stay: they are on the medium).
    *
    * @returns Nothing.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "./sim.ts";
+   *
+   * const sim = new SimFS({ faults: [{ kind: "readError", persistent: true }] });
+   * const f = await sim.open("a", { create: true });
+   * await assert.rejects(f.read(new Uint8Array(1), 0), { code: "IO" });
+   * sim.clearFaults();
+   * assert.equal(await f.read(new Uint8Array(1), 0), 0);
+   * ```
    */
   clearFaults(): void {
     this.#core.faults = [];
@@ -1733,6 +1825,18 @@ export class SimFS implements FileAdapter {
    * What reads of every file return now, by path, sorted.
    *
    * @returns Path → copy of the bytes.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "./sim.ts";
+   *
+   * const sim = new SimFS();
+   * await sim.mkdir("d");
+   * await (await sim.open("d/b", { create: true })).write(new Uint8Array([2]), 0);
+   * await sim.open("a", { create: true });
+   * assert.deepEqual([...sim.files()], [["a", new Uint8Array(0)], ["d/b", new Uint8Array([2])]]);
+   * ```
    */
   files(): Map<string, Uint8Array> {
     return new Map(this.#core.fileEntries().map(([path, inode]) => [path, inode.view.copy()]));

@@ -779,8 +779,10 @@ function durabilityProperty(options: SimFSOptions = {}) {
       if (!named) return;
       const wal = after.files().get("db/wal.log");
       assert.ok(wal !== undefined, "the durable file vanished");
-      assert.ok(wal.length >= acked);
-      assert.deepEqual(wal.subarray(0, acked), model.subarray(0, acked));
+      assert.ok(wal.length >= acked, `${wal.length} bytes survived, ${acked} were acknowledged`);
+      // A first-difference check: assert's diff of large arrays is quadratic, too slow to shrink with.
+      const bad = wal.subarray(0, acked).findIndex((v, i) => v !== model[i]);
+      assert.equal(bad, -1, `acknowledged byte ${bad} changed`);
     },
   );
 }
