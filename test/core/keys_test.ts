@@ -535,7 +535,11 @@ test("negative control: the order property catches little-endian u32", () => {
       return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
     },
   });
-  const result = fc.check(orderProperty(littleEndian), { numRuns: 1000, seed: 42 });
+  const result = fc.check(orderProperty(littleEndian), {
+    endOnFailure: true,
+    numRuns: 1000,
+    seed: 42,
+  });
   assert.equal(result.failed, true, "little-endian u32 passed the order property");
 });
 
@@ -544,7 +548,11 @@ test("negative control: the order property catches unescaped zeros", () => {
     bytes: (e) => [...rawOf(e), 0, 0],
     string: (e) => [...rawOf(e), 0, 0],
   });
-  const result = fc.check(orderProperty(unescaped), { numRuns: 1000, seed: 42 });
+  const result = fc.check(orderProperty(unescaped), {
+    endOnFailure: true,
+    numRuns: 1000,
+    seed: 42,
+  });
   assert.equal(result.failed, true, "unescaped zeros passed the order property");
 });
 
@@ -553,7 +561,11 @@ test("negative control: the order property catches strings without a terminator"
     bytes: (e) => escaped(rawOf(e)),
     string: (e) => escaped(rawOf(e)),
   });
-  const result = fc.check(orderProperty(unterminated), { numRuns: 1000, seed: 42 });
+  const result = fc.check(orderProperty(unterminated), {
+    endOnFailure: true,
+    numRuns: 1000,
+    seed: 42,
+  });
   assert.equal(result.failed, true, "unterminated strings passed the order property");
 });
 
@@ -596,7 +608,11 @@ test("negative control: the round trip catches a one-byte terminator (a 0xFF aft
     }
     return out;
   };
-  const result = fc.check(roundTripProperty(oneByte, decodeOneByte), { numRuns: 2000, seed: 42 });
+  const result = fc.check(roundTripProperty(oneByte, decodeOneByte), {
+    endOnFailure: true,
+    numRuns: 2000,
+    seed: 42,
+  });
   assert.equal(result.failed, true, "a one-byte terminator passed the round trip");
 });
 
@@ -605,6 +621,10 @@ test("negative control: the prefix property catches keys that end with their ele
     const body = encode(t);
     return new Uint8Array([...body, t.length]);
   };
-  const result = fc.check(prefixProperty(trailerLength), { numRuns: 500, seed: 42 });
+  const result = fc.check(prefixProperty(trailerLength), {
+    endOnFailure: true,
+    numRuns: 500,
+    seed: 42,
+  });
   assert.equal(result.failed, true, "a trailing element count passed the prefix property");
 });

@@ -421,7 +421,11 @@ for (
   ] as const
 ) {
   test(`negative control: the model test catches a store that ${name}`, () => {
-    const result = fc.check(fc.property(ops, (o) => runOps(o, make)), { numRuns: 40, seed: 42 });
+    const result = fc.check(fc.property(ops, (o) => runOps(o, make)), {
+      numRuns: 40,
+      seed: 42,
+      endOnFailure: true,
+    });
     assert.equal(result.failed, true, "the broken store passed the model test");
   });
 }

@@ -170,7 +170,7 @@ for (const [name, w] of REGRESSIONS) {
 test("negative control: with lyingFsync the transaction-level check fails", async () => {
   const r = await fc.check(
     fc.asyncProperty(workloadArb, (w) => runLying({ ...w, durability: "strict" })),
-    { numRuns: 200, seed: 11 },
+    { endOnFailure: true, numRuns: 200, seed: 11 },
   );
   assert.equal(r.failed, true, "a lying fsync went unnoticed");
 });

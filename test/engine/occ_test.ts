@@ -227,7 +227,7 @@ test("negative control: P6 catches an engine that does not validate reads", asyn
     fc.asyncProperty(fc.scheduler(), historyArb, async (s, programs) => {
       await checkHistory(s, programs, unvalidatedEngine());
     }),
-    { numRuns: 300, seed: 7 },
+    { endOnFailure: true, numRuns: 300, seed: 7 },
   );
   assert.equal(
     result.failed,
@@ -256,7 +256,7 @@ test("negative control: P7 catches reads that are not from one snapshot", async 
     fc.asyncProperty(fc.scheduler(), historyArb, async (s, programs) => {
       await checkHistory(s, programs, liveReadEngine());
     }),
-    { numRuns: 300, seed: 7 },
+    { endOnFailure: true, numRuns: 300, seed: 7 },
   );
   assert.equal(result.failed, true, "reads from the live store passed the snapshot check");
   assert.match(String(result.errorInstance), /P7/, "it failed, but not on the snapshot check");

@@ -793,7 +793,7 @@ test("property: acknowledged synced appends survive any fault plan and any crash
 
 test("property negative controls: lyingFsync and noDirSync make the durability property fail", async () => {
   for (const control of [{ lyingFsync: true }, { noDirSync: true }]) {
-    const out = await fc.check(durabilityProperty(control), { numRuns: 300 });
+    const out = await fc.check(durabilityProperty(control), { endOnFailure: true, numRuns: 300 });
     assert.equal(out.failed, true, `${JSON.stringify(control)} went unnoticed`);
   }
 });

@@ -132,7 +132,7 @@ test("negative control: with lyingFsync, acknowledged records are lost and P1 ca
       workloadArb,
       (w) => crashAndCheck({ ...w, durability: "strict" }, { lyingFsync: true }),
     ),
-    { numRuns: 200, seed: 3 },
+    { endOnFailure: true, numRuns: 200, seed: 3 },
   );
   assert.equal(r.failed, true, "a disk whose fsync lies passed the durability check");
   // Lost acknowledged records, or a segment whose synced header vanished.
@@ -146,7 +146,7 @@ test("negative control: with noDirSync, a lost directory entry loses acknowledge
       (w) =>
         crashAndCheck({ ...w, durability: "strict", mode: "lostDirEntry" }, { noDirSync: true }),
     ),
-    { numRuns: 200, seed: 3 },
+    { endOnFailure: true, numRuns: 200, seed: 3 },
   );
   assert.equal(r.failed, true, "a file system without directory sync passed the durability check");
   assert.match(String(r.errorInstance), /P1/);
