@@ -391,6 +391,17 @@ class NodeHandle implements FileHandle {
     }
   }
 
+  syncBlocking(): void {
+    this.#enter("sync", false);
+    try {
+      fs.fdatasyncSync(this.#fd);
+    } catch (err) {
+      throw toFsError(err, "sync", this.#path);
+    } finally {
+      this.#leave();
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#closed) throw new FsError("Closed", `Cannot close ${this.#path}: file is closed`);
     this.#closed = true;

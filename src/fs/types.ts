@@ -76,6 +76,13 @@ export interface FileHandle {
   truncate(size: number): Promise<void>;
   /** Makes written data and the file size durable (fdatasync). */
   sync(): Promise<void>;
+  /**
+   * Optional: the same as {@link sync}, blocking the calling thread until
+   * done. The WAL uses it when a commit is alone in its group — nothing else
+   * could go out while it waits, and a blocking fdatasync skips the thread
+   * pool's round trip (~130 µs per commit measured on Node). Throws like `sync`.
+   */
+  syncBlocking?(): void;
   /** Closes the handle; further calls throw `FsError` "Closed". */
   close(): Promise<void>;
 }

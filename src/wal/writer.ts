@@ -280,7 +280,10 @@ export class WalWriter {
       this.#stats.batches++;
       this.#stats.bytes += size;
       if (this.#durability === "strict") {
-        await this.#file.sync();
+        // A commit alone in its group has nobody to share the fsync with:
+        // block for it and skip the thread-pool round trip.
+        if (batch.length === 1 && this.#file.syncBlocking !== undefined) this.#file.syncBlocking();
+        else await this.#file.sync();
         this.#stats.syncs++;
         this.#syncedVersion = this.#writtenVersion;
       }

@@ -524,3 +524,24 @@ test("Linux: a lock from before a reboot, or from an earlier process with our pi
     await assert.rejects(fsa.lock(dir), /held by this process/);
   });
 });
+
+test("syncBlocking() makes a write durable like sync() and refuses a closed file", async () => {
+  const dir = fs.mkdtempSync(join(os.tmpdir(), "in-mem-sync-blocking-"));
+  try {
+    const adapter = new NodeFileAdapter();
+    const file = await adapter.open(join(dir, "f"), { create: true });
+    await file.write(new Uint8Array([1, 2, 3]), 0);
+    assert.equal(typeof file.syncBlocking, "function");
+    file.syncBlocking!();
+    const back = new Uint8Array(3);
+    assert.equal(await file.read(back, 0), 3);
+    assert.deepEqual(back, new Uint8Array([1, 2, 3]));
+    await file.close();
+    assert.throws(
+      () => file.syncBlocking!(),
+      (err: unknown) => err instanceof FsError && err.code === "Closed",
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
