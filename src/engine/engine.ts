@@ -242,15 +242,17 @@ export function applyPayload(store: OrderedStore, payload: Uint8Array): void {
 }
 
 /**
- * One attempt of a transaction. Reads see the snapshot taken at begin plus
- * this transaction's own writes. Every method throws InvalidStateError once
- * the attempt is over (committed, failed or retried).
+ * One attempt of a transaction. Reads see one snapshot plus this
+ * transaction's own writes. The snapshot is taken at the first read (or when
+ * `startVersion` is asked): a transaction that only writes never needs one.
+ * Every method throws InvalidStateError once the attempt is over (committed,
+ * failed or retried).
  */
 export class Transaction {
   readonly #engine: Engine;
-  readonly #snap: StoreSnapshot;
-  /** The applied version the snapshot shows. */
-  readonly startVersion: number;
+  readonly #open: () => { snap: StoreSnapshot; version: number };
+  #snap: StoreSnapshot | undefined;
+  #start = -1;
   readonly #writes = new Map<KeyId, Write>();
   #writeBytes = 0;
   readonly #readKeys = new Set<KeyId>();
@@ -259,10 +261,30 @@ export class Transaction {
   #done = false;
 
   /** @internal Use {@link Engine.transaction}. */
-  constructor(engine: Engine, snap: StoreSnapshot, startVersion: number) {
+  constructor(engine: Engine, open: () => { snap: StoreSnapshot; version: number }) {
     this.#engine = engine;
-    this.#snap = snap;
-    this.startVersion = startVersion;
+    this.#open = open;
+  }
+
+  /** The snapshot, taken now if this is the first read. */
+  #snapshot(): StoreSnapshot {
+    if (this.#snap === undefined) {
+      const { snap, version } = this.#open();
+      this.#snap = snap;
+      this.#start = version;
+    }
+    return this.#snap;
+  }
+
+  /** The applied version this transaction's reads see (takes the snapshot if not yet taken). */
+  get startVersion(): number {
+    this.#snapshot();
+    return this.#start;
+  }
+
+  /** @internal The snapshot's version, or -1 when no snapshot was taken. */
+  get snapshotVersion(): number {
+    return this.#start;
   }
 
   #live(what: string): void {
@@ -291,7 +313,7 @@ export class Transaction {
     const own = this.#writes.get(id);
     if (own !== undefined) return own.value ?? undefined;
     this.#readKeys.add(id);
-    return this.#snap.get(key);
+    return this.#snapshot().get(key);
   }
 
   /**
@@ -328,7 +350,7 @@ export class Transaction {
     else if (options.gte !== undefined) bounds.gte = options.gte;
     if (options.lt !== undefined) bounds.lt = options.lt;
     else if (options.lte !== undefined) bounds.lte = options.lte;
-    const stored = this.#snap.entries(bounds);
+    const stored = this.#snapshot().entries(bounds);
     const out: [Uint8Array, Uint8Array][] = [];
     let next = stored.next();
     let oi = 0;
@@ -456,7 +478,7 @@ export class Transaction {
   finish(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#snap.release();
+    this.#snap?.release();
   }
   /** @internal */
   get engine(): Engine {
@@ -587,16 +609,24 @@ export class Engine {
   }
 
   #begin(): Transaction {
-    const start = this.#applied;
-    this.#running.set(start, (this.#running.get(start) ?? 0) + 1);
-    return new Transaction(this, this.store.snapshotUntracked(), start);
+    return new Transaction(this, this.#openSnapshot);
   }
 
+  /** Takes a transaction's snapshot and counts it as running (for pruning). */
+  readonly #openSnapshot = (): { snap: StoreSnapshot; version: number } => {
+    const version = this.#applied;
+    this.#running.set(version, (this.#running.get(version) ?? 0) + 1);
+    return { snap: this.store.snapshotUntracked(), version };
+  };
+
   #end(tx: Transaction): void {
+    const start = tx.snapshotVersion;
     tx.finish();
-    const n = this.#running.get(tx.startVersion) ?? 0;
-    if (n <= 1) this.#running.delete(tx.startVersion);
-    else this.#running.set(tx.startVersion, n - 1);
+    if (start >= 0) {
+      const n = this.#running.get(start) ?? 0;
+      if (n <= 1) this.#running.delete(start);
+      else this.#running.set(start, n - 1);
+    }
     if (this.#recent.length > 0) this.#prune();
   }
 
@@ -657,7 +687,7 @@ export class Engine {
     const ranges = tx.readRanges;
     if (reads.size === 0 && ranges.length === 0) return;
     for (const c of this.#recent) {
-      if (c.version <= tx.startVersion) continue;
+      if (c.version <= tx.snapshotVersion) continue;
       for (let i = 0; i < c.ids.length; i++) {
         if (reads.has(c.ids[i]!)) throw new Conflict(`key read was written by commit ${c.version}`);
         for (const r of ranges) {
