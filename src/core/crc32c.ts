@@ -9,6 +9,7 @@
  * @module
  */
 import { type CoreExports, sharedCore } from "./_wasm.ts";
+import { typeName } from "../_type_name.ts";
 
 /** Bytes checksummed per call into the core; larger inputs are streamed. */
 const CHUNK_BYTES = 65536;
@@ -31,13 +32,6 @@ function openScratch(): Scratch {
   const ptr = exports.alloc(CHUNK_BYTES) >>> 0;
   scratch = { exports, memory, ptr, heap: new Uint8Array(memory.buffer) };
   return scratch;
-}
-
-/** Names a value's type for error messages. */
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  return (value as object).constructor?.name ?? "object";
 }
 
 /**

@@ -27,6 +27,7 @@
  */
 import { CorruptionError } from "../errors.ts";
 import { MAX_KEY_BYTES } from "./store.ts";
+import { typeName } from "../_type_name.ts";
 
 /**
  * Largest string or byte element of a key, in bytes before escaping (UTF-8
@@ -41,13 +42,6 @@ export const MAX_USER_KEY_BYTES = 1024;
 const SCRATCH_BYTES = MAX_KEY_BYTES + 3 * MAX_USER_KEY_BYTES + 2;
 const TWO_32 = 4294967296;
 const U64_MAX = (1n << 64n) - 1n;
-
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v !== "object") return typeof v;
-  const ctor = (v as { constructor?: unknown }).constructor;
-  return typeof ctor === "function" && ctor.name !== "" ? ctor.name : "object";
-}
 
 /**
  * Builds keys element by element into a reused scratch buffer: no
@@ -334,7 +328,7 @@ export class KeyWriter {
   #uint(n: number, max: number, what: string): void {
     if (typeof n !== "number") {
       this.#pos = 0;
-      throw new TypeError(`Cannot build key: ${what} must be a number, got ${describe(n)}`);
+      throw new TypeError(`Cannot build key: ${what} must be a number, got ${typeName(n)}`);
     }
     if (!Number.isInteger(n) || n < 0 || n > max) {
       this.#pos = 0;
@@ -366,7 +360,7 @@ export class KeyWriter {
   #bytes(b: Uint8Array, terminate: boolean): void {
     if (!(b instanceof Uint8Array)) {
       this.#pos = 0;
-      throw new TypeError(`Cannot build key: bytes must be a Uint8Array, got ${describe(b)}`);
+      throw new TypeError(`Cannot build key: bytes must be a Uint8Array, got ${typeName(b)}`);
     }
     const n = b.length;
     if (n > MAX_USER_KEY_BYTES) this.#elementTooLong(n);
@@ -383,7 +377,7 @@ export class KeyWriter {
   #string(s: string, terminate: boolean): void {
     if (typeof s !== "string") {
       this.#pos = 0;
-      throw new TypeError(`Cannot build key: string must be a string, got ${describe(s)}`);
+      throw new TypeError(`Cannot build key: string must be a string, got ${typeName(s)}`);
     }
     const len = s.length;
     // Every UTF-16 unit is at least one UTF-8 byte.
@@ -480,7 +474,7 @@ export class KeyReader {
    */
   constructor(key: Uint8Array) {
     if (!(key instanceof Uint8Array)) {
-      throw new TypeError(`Cannot read key: key must be a Uint8Array, got ${describe(key)}`);
+      throw new TypeError(`Cannot read key: key must be a Uint8Array, got ${typeName(key)}`);
     }
     this.#key = key;
   }
@@ -715,7 +709,7 @@ export class KeyReader {
 export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
   if (!(prefix instanceof Uint8Array)) {
     throw new TypeError(
-      `Cannot bound prefix: prefix must be a Uint8Array, got ${describe(prefix)}`,
+      `Cannot bound prefix: prefix must be a Uint8Array, got ${typeName(prefix)}`,
     );
   }
   for (let i = prefix.length - 1; i >= 0; i--) {

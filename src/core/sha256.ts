@@ -18,6 +18,7 @@
  */
 import { InvalidStateError } from "../errors.ts";
 import { type CoreExports, sharedCore } from "./_wasm.ts";
+import { typeName } from "../_type_name.ts";
 
 /** Bytes hashed per call into the core; larger inputs are streamed. */
 const CHUNK_BYTES = 65536;
@@ -79,13 +80,6 @@ function current(): Scratch {
     s.ctxView = s.heap.subarray(s.ctx, s.ctx + s.ctxBytes);
   }
   return s;
-}
-
-/** Names a value's type for error messages. */
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  return (value as object).constructor?.name ?? "object";
 }
 
 function checkBytes(data: unknown, action: string): asserts data is Uint8Array {

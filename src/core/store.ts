@@ -12,6 +12,7 @@
 import { ClosedError, CorruptionError, OutOfMemoryError } from "../errors.ts";
 import { RUNTIME } from "../_runtime.ts";
 import { type Core, createCore, unlessOutOfMemory, WASM_MAX_MEMORY_BYTES } from "./_wasm.ts";
+import { typeName } from "../_type_name.ts";
 
 /** Largest key, in bytes (UTF-8 bytes for string keys). */
 export const MAX_KEY_BYTES = 4096;
@@ -229,7 +230,7 @@ export class Heap {
     }
     if (!(key instanceof Uint8Array)) {
       throw new TypeError(
-        `Cannot ${what}: key must be a Uint8Array or string, got ${describe(key)}`,
+        `Cannot ${what}: key must be a Uint8Array or string, got ${typeName(key)}`,
       );
     }
     if (key.length > MAX_KEY_BYTES) {
@@ -242,17 +243,11 @@ export class Heap {
   }
 }
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (typeof v === "object") return (v as object).constructor?.name ?? "object";
-  return typeof v;
-}
-
 function toBytes(value: Bytes, what: string): Uint8Array {
   if (typeof value === "string") return encoder.encode(value);
   if (!(value instanceof Uint8Array)) {
     throw new TypeError(
-      `Cannot ${what}: value must be a Uint8Array or string, got ${describe(value)}`,
+      `Cannot ${what}: value must be a Uint8Array or string, got ${typeName(value)}`,
     );
   }
   return value;
@@ -717,7 +712,7 @@ export function prefixRange(prefix: Bytes): { gte: Uint8Array; lt?: Uint8Array }
   const bytes = typeof prefix === "string" ? encoder.encode(prefix) : prefix;
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(
-      `Cannot scan a prefix: prefix must be a Uint8Array or string, got ${describe(prefix)}`,
+      `Cannot scan a prefix: prefix must be a Uint8Array or string, got ${typeName(prefix)}`,
     );
   }
   for (let i = bytes.length - 1; i >= 0; i--) {

@@ -102,6 +102,7 @@ import {
   type FsErrorCode,
   type OpenOptions,
 } from "./types.ts";
+import { typeName } from "../_type_name.ts";
 
 /**
  * Largest single read or write handed to the runtime: Node refuses more
@@ -224,12 +225,6 @@ function callVoid(
   return new Promise<void>((ok, fail) => {
     fn((err) => (err ? fail(toFsError(err, action, path)) : ok()));
   });
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  return (value as object).constructor?.name ?? "object";
 }
 
 function checkPath(path: unknown, action: string): asserts path is string {

@@ -98,6 +98,7 @@ import {
   FsError,
   type OpenOptions,
 } from "./types.ts";
+import { typeName } from "../_type_name.ts";
 
 // ---------------------------------------------------------------------------
 // Limits and defaults
@@ -584,12 +585,6 @@ interface Config {
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return typeof value;
-  return (value as object).constructor?.name ?? "object";
-}
 
 function checkPathArg(path: unknown, action: string): asserts path is string {
   if (typeof path !== "string") {
