@@ -18,7 +18,8 @@ import {
 import { parseSegmentName } from "../wal/format.ts";
 import { recoverWal, type RecoveryReport, WAL_DIR } from "../wal/recover.ts";
 import { type Durability, WalWriter } from "../wal/writer.ts";
-import { applyPayload, Engine, type EngineOptions } from "./engine.ts";
+import { Engine, type EngineOptions } from "./engine.ts";
+import { applyPayload } from "./payload.ts";
 
 /** Options of {@link openEngine}. */
 export interface OpenEngineOptions {

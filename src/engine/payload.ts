@@ -1,0 +1,95 @@
+/**
+ * The commit payload: how one transaction's writes are laid out inside a WAL
+ * record (docs/FORMAT.md "Commit payload"), and replay of it into a store.
+ *
+ * @module
+ */
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, type OrderedStore } from "../core/store.ts";
+
+/** One write of a transaction: a value, or `null` for a delete. */
+export interface Write {
+  key: Uint8Array;
+  value: Uint8Array | null;
+}
+
+/**
+ * Encodes a write set as a WAL payload: u32 count, then per write u8 kind
+ * (1 put, 2 delete), u32 key length, key, and for a put u32 value length,
+ * value (little-endian; docs/FORMAT.md "Commit payload").
+ *
+ * @param writes The writes, in any order.
+ * @returns The payload.
+ */
+export function encodeWrites(writes: readonly Write[]): Uint8Array {
+  let size = 4;
+  for (const w of writes) size += 5 + w.key.length + (w.value === null ? 0 : 4 + w.value.length);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, writes.length, true);
+  let at = 4;
+  for (const w of writes) {
+    view.setUint8(at, w.value === null ? 2 : 1);
+    view.setUint32(at + 1, w.key.length, true);
+    out.set(w.key, at + 5);
+    at += 5 + w.key.length;
+    if (w.value !== null) {
+      view.setUint32(at, w.value.length, true);
+      out.set(w.value, at + 4);
+      at += 4 + w.value.length;
+    }
+  }
+  return out;
+}
+
+/**
+ * Decodes a payload from {@link encodeWrites}.
+ *
+ * @param payload The bytes.
+ * @returns The writes (views into `payload`).
+ * @throws {RangeError} If the payload is malformed.
+ */
+export function decodeWrites(payload: Uint8Array): Write[] {
+  if (payload.length === 0) return []; // the WAL's no-op seal
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
+  const fail = (): never => {
+    throw new RangeError("Cannot decode a commit payload: it is malformed");
+  };
+  if (payload.length < 4) fail();
+  const count = view.getUint32(0, true);
+  const writes: Write[] = [];
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    if (at + 5 > payload.length) fail();
+    const kind = view.getUint8(at);
+    const keyLen = view.getUint32(at + 1, true);
+    if (keyLen > MAX_KEY_BYTES || at + 5 + keyLen > payload.length) fail();
+    const key = payload.subarray(at + 5, at + 5 + keyLen);
+    at += 5 + keyLen;
+    if (kind === 2) {
+      writes.push({ key, value: null });
+    } else if (kind === 1) {
+      if (at + 4 > payload.length) fail();
+      const len = view.getUint32(at, true);
+      if (len > MAX_VALUE_BYTES || at + 4 + len > payload.length) fail();
+      writes.push({ key, value: payload.subarray(at + 4, at + 4 + len) });
+      at += 4 + len;
+    } else fail();
+  }
+  if (at !== payload.length) fail();
+  return writes;
+}
+
+/**
+ * Applies a commit payload ({@link encodeWrites}) to a store: recovery's
+ * replay step.
+ *
+ * @param store The store.
+ * @param payload The WAL payload (an empty one, the WAL's seal, does nothing).
+ * @throws {RangeError} If the payload is malformed.
+ */
+export function applyPayload(store: OrderedStore, payload: Uint8Array): void {
+  for (const w of decodeWrites(payload)) {
+    if (w.value === null) store.delete(w.key);
+    else store.put(w.key, w.value);
+  }
+}
