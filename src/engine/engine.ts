@@ -50,6 +50,9 @@ export const MAX_TXN_BYTES: number = 32 * 1024 * 1024;
 type KeyId = string;
 
 function keyId(key: Uint8Array): KeyId {
+  if (key.length <= 1024) {
+    return String.fromCharCode.apply(null, key as unknown as number[]);
+  }
   let s = "";
   for (let i = 0; i < key.length; i += 1024) {
     s += String.fromCharCode.apply(null, key.subarray(i, i + 1024) as unknown as number[]);
@@ -64,6 +67,10 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
     if (d !== 0) return d;
   }
   return a.length - b.length;
+}
+
+function isThenable<T>(v: Promise<T> | T): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null | undefined)?.then === "function";
 }
 
 /** A scanned range, as far as the scan actually read. */
@@ -121,8 +128,11 @@ export interface CommitView {
 
 /** Where commits go to become durable. The WAL writer implements it; `none` durability has none. */
 export interface CommitLog {
-  /** Records a commit's writes; returns its version and when it is durable. */
-  append(payload: Uint8Array): { version: number; durable: Promise<void> };
+  /**
+   * Records a commit's writes; returns its version and when it is durable
+   * (`done`: already, so `durable` is resolved).
+   */
+  append(payload: Uint8Array): { version: number; durable: Promise<void>; done?: boolean };
 }
 
 /** Options of {@link Engine}. */
@@ -141,6 +151,11 @@ export interface EngineOptions {
   sleep?: (ms: number) => Promise<void>;
   /** Called after each commit becomes visible, with its version. */
   onApplied?: (version: number) => void;
+  /**
+   * The clock that decides expiry (TTL), ms since the epoch. Default
+   * `Date.now`; tests inject their own.
+   */
+  clock?: () => number;
 }
 
 /** Options of one {@link Engine.transaction} call. */
@@ -168,9 +183,10 @@ export class Transaction {
   #start = -1;
   readonly #writes = new Map<KeyId, Write>();
   #writeBytes = 0;
-  readonly #readKeys = new Set<KeyId>();
-  readonly #readRanges: ReadRange[] = [];
-  readonly #atCommit: ((view: CommitView) => void)[] = [];
+  // Made on first use: a one-put transaction never allocates them.
+  #readKeys: Set<KeyId> | undefined;
+  #readRanges: ReadRange[] | undefined;
+  #atCommit: ((view: CommitView) => void)[] | undefined;
   #done = false;
 
   /** @internal Use {@link Engine.transaction}. */
@@ -225,7 +241,7 @@ export class Transaction {
     const id = keyId(key);
     const own = this.#writes.get(id);
     if (own !== undefined) return own.value ?? undefined;
-    this.#readKeys.add(id);
+    (this.#readKeys ??= new Set()).add(id);
     return this.#snapshot().get(key);
   }
 
@@ -297,7 +313,7 @@ export class Transaction {
         range.hiInclusive = true;
       }
     }
-    this.#readRanges.push(range);
+    (this.#readRanges ??= []).push(range);
     return out;
   }
 
@@ -368,23 +384,23 @@ export class Transaction {
    */
   atCommit(op: (view: CommitView) => void): void {
     this.#live("register a commit-time operation");
-    this.#atCommit.push(op);
+    (this.#atCommit ??= []).push(op);
   }
 
   /** @internal */
   get writes(): Map<KeyId, Write> {
     return this.#writes;
   }
-  /** @internal */
-  get readKeys(): Set<KeyId> {
+  /** @internal Keys read, or undefined when none was. */
+  get readKeys(): Set<KeyId> | undefined {
     return this.#readKeys;
   }
-  /** @internal */
-  get readRanges(): ReadRange[] {
+  /** @internal Ranges scanned, or undefined when none was. */
+  get readRanges(): ReadRange[] | undefined {
     return this.#readRanges;
   }
-  /** @internal */
-  get commitOps(): ((view: CommitView) => void)[] {
+  /** @internal Commit-time operations, or undefined when none was registered. */
+  get commitOps(): ((view: CommitView) => void)[] | undefined {
     return this.#atCommit;
   }
   /** @internal Ends the attempt and releases its snapshot. */
@@ -426,6 +442,7 @@ export class Engine {
   readonly #random: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #onApplied: ((version: number) => void) | undefined;
+  readonly #clock: () => number;
   /** Last version applied to the store (visible to new snapshots). */
   #applied: number;
   /** Last version assigned to a commit (applied or in flight). */
@@ -434,6 +451,8 @@ export class Engine {
   #recent: Commit[] = [];
   /** Start versions of running transactions → how many. */
   readonly #running = new Map<number, number>();
+  /** Sum of #running's counts. */
+  #runningCount = 0;
   /** Newest in-flight value per key (commit-time reads see them). */
   readonly #inflight = new Map<KeyId, { version: number; value: Uint8Array | null }>();
   /** Durable commits waiting for their turn to be applied, by version. */
@@ -459,6 +478,17 @@ export class Engine {
     this.#random = options.random ?? Math.random;
     this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.#onApplied = options.onApplied;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /**
+   * The time by the engine's clock ({@link EngineOptions.clock}), ms since
+   * the epoch: what expiry is judged against.
+   *
+   * @returns The current time.
+   */
+  now(): number {
+    return this.#clock();
   }
 
   /** The last version visible to new transactions. */
@@ -494,7 +524,9 @@ export class Engine {
       const tx = this.#begin();
       let result: T;
       try {
-        result = await fn(tx);
+        const r = fn(tx);
+        // A synchronous body costs no extra turn of the microtask queue.
+        result = isThenable(r) ? await r : r as T;
       } catch (err) {
         this.#end(tx);
         throw err;
@@ -529,6 +561,7 @@ export class Engine {
   readonly #openSnapshot = (): { snap: StoreSnapshot; version: number } => {
     const version = this.#applied;
     this.#running.set(version, (this.#running.get(version) ?? 0) + 1);
+    this.#runningCount++;
     return { snap: this.store.snapshotUntracked(), version };
   };
 
@@ -536,6 +569,7 @@ export class Engine {
     const start = tx.snapshotVersion;
     tx.finish();
     if (start >= 0) {
+      this.#runningCount--;
       const n = this.#running.get(start) ?? 0;
       if (n <= 1) this.#running.delete(start);
       else this.#running.set(start, n - 1);
@@ -560,25 +594,25 @@ export class Engine {
   #commit(tx: Transaction): Promise<void> | undefined {
     try {
       if (this.#failed !== undefined) throw this.#failed;
-      if (tx.writes.size === 0 && tx.commitOps.length === 0) return undefined;
+      const ops = tx.commitOps;
+      if (tx.writes.size === 0 && ops === undefined) return undefined;
       this.#validate(tx);
-      this.#runCommitOps(tx);
+      // A transaction with commit-time operations takes a version even if
+      // they wrote nothing: they observed the state at that version.
+      if (ops !== undefined) this.#runCommitOps(tx, ops);
       const writes = [...tx.writes.values()];
-      const ids = [...tx.writes.keys()];
-      let version: number;
-      let durable: Promise<void>;
-      if (this.#log !== undefined) {
-        ({ version, durable } = this.#log.append(encodeWrites(writes)));
-      } else {
-        version = this.#assigned + 1;
-        durable = Promise.resolve();
-      }
+      this.#stats.commits++;
+      if (this.#log === undefined) return this.#applyNow(tx, ++this.#assigned, writes);
+      const { version, durable, done } = this.#log.append(encodeWrites(writes));
       this.#assigned = version;
+      if (done === true && version === this.#applied + 1) {
+        return this.#applyNow(tx, version, writes);
+      }
+      const ids = [...tx.writes.keys()];
       this.#recent.push({ version, writes, ids });
       for (let i = 0; i < writes.length; i++) {
         this.#inflight.set(ids[i]!, { version, value: writes[i]!.value });
       }
-      this.#stats.commits++;
       const visible = durable.then(
         () => this.#apply(version, writes, ids),
         (err) => {
@@ -595,15 +629,34 @@ export class Engine {
     }
   }
 
+  /**
+   * A commit that is already durable (no log, or the log's write is done)
+   * with every earlier one applied: apply it now, within the commit step.
+   */
+  #applyNow(tx: Transaction, version: number, writes: Write[]): undefined {
+    // Transactions running on older snapshots validate against it later.
+    const others = this.#runningCount - (tx.snapshotVersion >= 0 ? 1 : 0);
+    if (others > 0) this.#recent.push({ version, writes, ids: [...tx.writes.keys()] });
+    for (const w of writes) {
+      if (w.value === null) this.store.delete(w.key);
+      else this.store.put(w.key, w.value);
+    }
+    this.#applied = version;
+    this.#onApplied?.(version);
+    return undefined;
+  }
+
   #validate(tx: Transaction): void {
     const reads = tx.readKeys;
     const ranges = tx.readRanges;
-    if (reads.size === 0 && ranges.length === 0) return;
+    if (reads === undefined && ranges === undefined) return;
     for (const c of this.#recent) {
       if (c.version <= tx.snapshotVersion) continue;
       for (let i = 0; i < c.ids.length; i++) {
-        if (reads.has(c.ids[i]!)) throw new Conflict(`key read was written by commit ${c.version}`);
-        for (const r of ranges) {
+        if (reads?.has(c.ids[i]!) === true) {
+          throw new Conflict(`key read was written by commit ${c.version}`);
+        }
+        for (const r of ranges ?? []) {
           if (inRange(c.writes[i]!.key, r)) {
             throw new Conflict(`range read was written by commit ${c.version}`);
           }
@@ -612,8 +665,7 @@ export class Engine {
     }
   }
 
-  #runCommitOps(tx: Transaction): void {
-    if (tx.commitOps.length === 0) return;
+  #runCommitOps(tx: Transaction, ops: ((view: CommitView) => void)[]): void {
     const view: CommitView = {
       get: (key) => {
         const id = keyId(key);
@@ -626,7 +678,7 @@ export class Engine {
       put: (key, value) => tx.writes.set(keyId(key), { key, value }),
       delete: (key) => tx.writes.set(keyId(key), { key, value: null }),
     };
-    for (const op of tx.commitOps) op(view);
+    for (const op of ops) op(view);
   }
 
   /** Applies durable commits to the store strictly in version order. */

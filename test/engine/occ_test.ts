@@ -32,8 +32,8 @@ function unvalidatedEngine(): Engine {
   engine.transaction = (<T>(fn: (tx: Transaction) => Promise<T> | T) =>
     run(async (tx) => {
       const result = await fn(tx);
-      tx.readKeys.clear();
-      tx.readRanges.length = 0;
+      tx.readKeys?.clear();
+      if (tx.readRanges !== undefined) tx.readRanges.length = 0;
       return result;
     })) as typeof engine.transaction;
   return engine;
