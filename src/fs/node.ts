@@ -308,6 +308,37 @@ class NodeHandle implements FileHandle {
     }
   }
 
+  writeBlocking(data: Uint8Array, position: number): void {
+    checkBuffer(data, "write", this.#path);
+    checkOffset(position, "position", "write", this.#path);
+    if (position + data.length > Number.MAX_SAFE_INTEGER) {
+      throw new RangeError(`Cannot write ${this.#path}: position + length exceeds 2^53 - 1`);
+    }
+    this.#enter("write", true);
+    try {
+      let done = 0;
+      let stalls = 0;
+      while (done < data.length) {
+        const want = Math.min(data.length - done, MAX_IO_CHUNK_BYTES);
+        const n = this.#inline(
+          "write",
+          () => fs.writeSync(this.#fd, data, done, want, position + done),
+        );
+        if (n > 0) {
+          done += n;
+          stalls = 0;
+        } else if (++stalls >= MAX_WRITE_STALLS) {
+          throw new FsError(
+            "IO",
+            `Cannot write ${this.#path}: the device accepted no bytes ${MAX_WRITE_STALLS} times in a row`,
+          );
+        }
+      }
+    } finally {
+      this.#leave();
+    }
+  }
+
   async write(data: Uint8Array, position: number): Promise<void> {
     checkBuffer(data, "write", this.#path);
     checkOffset(position, "position", "write", this.#path);

@@ -1367,6 +1367,13 @@ class SimHandle implements FileHandle {
     });
   }
 
+  writeBlocking(data: Uint8Array, position: number): void {
+    checkBytes(data, "write", this.#path);
+    checkPosition(position, "position", "write", this.#path);
+    this.#check("write", true);
+    this.#core.write(this.#inode, this.#path, data, position);
+  }
+
   size(): Promise<number> {
     return settle(() => {
       this.#check("stat", false);

@@ -68,7 +68,11 @@ export interface FileHandle {
    * @returns The number of bytes read: fewer than asked only at end of file.
    */
   read(buffer: Uint8Array, position: number): Promise<number>;
-  /** Writes all of `data` at `position` (extending the file if needed). */
+  /**
+   * Writes all of `data` at `position` (extending the file if needed). The
+   * adapter must not hold on to `data` after the promise settles: callers
+   * reuse their buffers.
+   */
   write(data: Uint8Array, position: number): Promise<void>;
   /** The file's current size (including writes not yet synced). */
   size(): Promise<number>;
@@ -83,6 +87,12 @@ export interface FileHandle {
    * pool's round trip (~130 µs per commit measured on Node). Throws like `sync`.
    */
   syncBlocking?(): void;
+  /**
+   * Optional: `write`, done before returning (the calling thread blocks).
+   * For small appends that the caller would await at once anyway, where the
+   * promise round trips cost more than the system call. Throws like `write`.
+   */
+  writeBlocking?(data: Uint8Array, position: number): void;
   /** Closes the handle; further calls throw `FsError` "Closed". */
   close(): Promise<void>;
 }
