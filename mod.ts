@@ -50,11 +50,33 @@ export {
   StoreSnapshot,
 } from "./src/core/store.ts";
 export {
+  AlreadyExistsError,
   ClosedError,
-  ConflictError,
   CorruptionError,
+  DatabaseClosedError,
   InMemError,
   InvalidStateError,
+  InvalidTransitionError,
+  LockedError,
+  NotFoundError,
   OutOfMemoryError,
+  RunClosedError,
+  RunNotFoundError,
   StorageError,
+  TransactionConflictError,
+  VersionConflictError,
 } from "./src/errors.ts";
+export {
+  Database,
+  type DatabaseOptions,
+  type DatabaseStats,
+  DatabaseTransaction,
+  Run,
+  RunTransaction,
+} from "./src/db/database.ts";
+export { type CreateRunOptions, type RunMetadata, Runs } from "./src/db/runs.ts";
+export type { RunStatus } from "./src/db/context.ts";
+export { KvStore } from "./src/db/kv.ts";
+export { EventLog } from "./src/db/events.ts";
+export { StateCells } from "./src/db/state.ts";
+export { TraceStore } from "./src/db/traces.ts";

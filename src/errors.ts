@@ -75,13 +75,13 @@ export class ClosedError extends InMemError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ConflictError } from "@in-mem/core";
+ * import { TransactionConflictError } from "@in-mem/core";
  *
- * const err = new ConflictError("Cannot commit: 8 attempts conflicted", { attempts: 8 });
+ * const err = new TransactionConflictError("Cannot commit: 8 attempts conflicted", { attempts: 8 });
  * assert.equal(err.attempts, 8);
  * ```
  */
-export class ConflictError extends InMemError {
+export class TransactionConflictError extends InMemError {
   /** How many times the transaction ran. */
   readonly attempts: number;
   /**
@@ -152,5 +152,184 @@ export class CorruptionError extends InMemError {
   constructor(message: string, options: { where: string; cause?: unknown }) {
     super(message, options);
     this.where = options.where;
+  }
+}
+
+/**
+ * The database was closed: every operation on it (and on its run handles)
+ * throws this afterwards.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, DatabaseClosedError } from "@in-mem/core";
+ *
+ * const db = await Database.open();
+ * await db.close();
+ * await assert.rejects(db.runs.list(), DatabaseClosedError);
+ * ```
+ */
+export class DatabaseClosedError extends ClosedError {}
+
+/**
+ * The database directory is held by another opener (in this process or
+ * another one): only one may have it open at a time.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InMemError, LockedError } from "@in-mem/core";
+ *
+ * const err = new LockedError("Cannot open ./db: it is locked by process 42");
+ * assert.ok(err instanceof InMemError);
+ * ```
+ */
+export class LockedError extends StorageError {}
+
+/**
+ * No run has the given id (it was never created, or it was deleted).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, RunNotFoundError } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const err = await db.run("nope").kv.put("k", 1).catch((e) => e);
+ * assert.ok(err instanceof RunNotFoundError);
+ * assert.equal(err.runId, "nope");
+ * ```
+ */
+export class RunNotFoundError extends InMemError {
+  /** The id that was not found. */
+  readonly runId: string;
+  /**
+   * @param message What failed, as "Cannot …: detail".
+   * @param options `runId`: the missing run.
+   */
+  constructor(message: string, options: { runId: string; cause?: unknown }) {
+    super(message, options);
+    this.runId = options.runId;
+  }
+}
+
+/**
+ * The run no longer accepts data writes: it is completed, failed,
+ * cancelled or archived. Reads still work.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, RunClosedError } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create({ name: "done" });
+ * await db.runs.complete(run.id);
+ * const err = await run.kv.put("k", 1).catch((e) => e);
+ * assert.ok(err instanceof RunClosedError);
+ * assert.equal(err.status, "completed");
+ * ```
+ */
+export class RunClosedError extends InMemError {
+  /** The run. */
+  readonly runId: string;
+  /** Its status, which does not accept writes. */
+  readonly status: string;
+  /**
+   * @param message What failed, as "Cannot …: detail".
+   * @param options `runId` and its `status`.
+   */
+  constructor(message: string, options: { runId: string; status: string; cause?: unknown }) {
+    super(message, options);
+    this.runId = options.runId;
+    this.status = options.status;
+  }
+}
+
+/**
+ * A run status change that the lifecycle does not allow (for example
+ * completed → active, or anything out of archived).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InvalidTransitionError } from "@in-mem/core";
+ *
+ * const err = new InvalidTransitionError("Cannot resume run r1", { from: "completed", to: "active" });
+ * assert.deepEqual([err.from, err.to], ["completed", "active"]);
+ * ```
+ */
+export class InvalidTransitionError extends InMemError {
+  /** The status the run has. */
+  readonly from: string;
+  /** The status asked for. */
+  readonly to: string;
+  /**
+   * @param message What failed, as "Cannot …: detail".
+   * @param options The `from` and `to` statuses.
+   */
+  constructor(message: string, options: { from: string; to: string; cause?: unknown }) {
+    super(message, options);
+    this.from = options.from;
+    this.to = options.to;
+  }
+}
+
+/**
+ * Something was to be created that already exists (a state cell's `init`,
+ * a run or trace with a caller-chosen id that is taken).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AlreadyExistsError, InMemError } from "@in-mem/core";
+ *
+ * const err = new AlreadyExistsError("Cannot init state cell counter: it exists");
+ * assert.ok(err instanceof InMemError);
+ * ```
+ */
+export class AlreadyExistsError extends InMemError {}
+
+/**
+ * Something an operation needs does not exist (a state cell for `cas`, a
+ * parent trace for `recordChild`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InMemError, NotFoundError } from "@in-mem/core";
+ *
+ * const err = new NotFoundError("Cannot cas state cell counter: it does not exist");
+ * assert.ok(err instanceof InMemError);
+ * ```
+ */
+export class NotFoundError extends InMemError {}
+
+/**
+ * A compare-and-swap found a different version than expected. Carries both,
+ * so the caller can re-read and decide.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VersionConflictError } from "@in-mem/core";
+ *
+ * const err = new VersionConflictError("Cannot cas counter", { expected: 3, actual: 4 });
+ * assert.deepEqual([err.expected, err.actual], [3, 4]);
+ * ```
+ */
+export class VersionConflictError extends InMemError {
+  /** The version the caller expected. */
+  readonly expected: number;
+  /** The version the cell has. */
+  readonly actual: number;
+  /**
+   * @param message What failed, as "Cannot …: detail".
+   * @param options The `expected` and `actual` versions.
+   */
+  constructor(message: string, options: { expected: number; actual: number; cause?: unknown }) {
+    super(message, options);
+    this.expected = options.expected;
+    this.actual = options.actual;
   }
 }

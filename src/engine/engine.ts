@@ -21,11 +21,16 @@
  *   the in-memory commit log.
  * - On conflict the callback runs again (after the conflicting commits
  *   are applied, plus jittered backoff), up to `maxRetries` times; then
- *   {@link ConflictError}. A callback that throws writes nothing.
+ *   {@link TransactionConflictError}. A callback that throws writes nothing.
  *
  * @module
  */
-import { ClosedError, ConflictError, InvalidStateError, StorageError } from "../errors.ts";
+import {
+  ClosedError,
+  InvalidStateError,
+  StorageError,
+  TransactionConflictError,
+} from "../errors.ts";
 import {
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
@@ -35,7 +40,7 @@ import {
 } from "../core/store.ts";
 import { applyPayload, encodeWrites, type Write } from "./payload.ts";
 
-/** Default number of re-runs of a conflicting transaction before ConflictError. */
+/** Default number of re-runs of a conflicting transaction before TransactionConflictError. */
 export const DEFAULT_MAX_RETRIES = 10;
 /** First backoff after a conflict; doubles per retry, with full jitter. */
 export const RETRY_BACKOFF_BASE_MS = 1;
@@ -118,6 +123,8 @@ export interface ScanOptions {
 
 /** What commit-time operations read and write: the newest state. */
 export interface CommitView {
+  /** The version this commit gets (a KV record's version can be stamped with it). */
+  readonly version: number;
   /** The newest value of `key` (committed, in flight, or written by this transaction). */
   get(key: Uint8Array): Uint8Array | undefined;
   /** Adds a write to the committing transaction. */
@@ -143,7 +150,7 @@ export interface EngineOptions {
   version?: number;
   /** The store to run on (after recovery); a new one by default. */
   store?: OrderedStore;
-  /** Re-runs before ConflictError. Default {@link DEFAULT_MAX_RETRIES}. */
+  /** Re-runs before TransactionConflictError. Default {@link DEFAULT_MAX_RETRIES}. */
   maxRetries?: number;
   /** Source of randomness for backoff jitter, in [0, 1). Default Math.random. */
   random?: () => number;
@@ -160,7 +167,7 @@ export interface EngineOptions {
 
 /** Options of one {@link Engine.transaction} call. */
 export interface TransactionOptions {
-  /** Re-runs before ConflictError, for this call. */
+  /** Re-runs before TransactionConflictError, for this call. */
   maxRetries?: number;
 }
 
@@ -509,7 +516,7 @@ export class Engine {
    *   does outside `tx` must be safe to repeat.
    * @param options Per-call retry limit.
    * @returns What `fn` returned, once the commit is durable and visible.
-   * @throws {ConflictError} When every attempt conflicted.
+   * @throws {TransactionConflictError} When every attempt conflicted.
    * @throws {StorageError} When the commit log failed (the engine then refuses writes).
    * @throws {ClosedError} When the engine is closed.
    * @throws Whatever `fn` throws (nothing is written then).
@@ -539,7 +546,7 @@ export class Engine {
         if (!(err instanceof Conflict)) throw err;
         this.#stats.conflicts++;
         if (attempt >= maxRetries) {
-          throw new ConflictError(
+          throw new TransactionConflictError(
             `Cannot commit: the transaction conflicted on all ${attempt + 1} attempts`,
             { attempts: attempt + 1, cause: err },
           );
@@ -667,6 +674,7 @@ export class Engine {
 
   #runCommitOps(tx: Transaction, ops: ((view: CommitView) => void)[]): void {
     const view: CommitView = {
+      version: this.#assigned + 1, // the log numbers records after the engine's last
       get: (key) => {
         const id = keyId(key);
         const own = tx.writes.get(id);

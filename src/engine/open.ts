@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ClosedError, StorageError } from "../errors.ts";
+import { ClosedError, LockedError, StorageError } from "../errors.ts";
 import { mkdirDurable } from "../fs/durable.ts";
 import { type FileAdapter, type FileLock, FsError } from "../fs/types.ts";
 import { OrderedStore } from "../core/store.ts";
@@ -208,7 +208,8 @@ export async function openEngine(options: OpenEngineOptions): Promise<OpenEngine
     store.close();
     await lock?.release().catch(() => {});
     if (err instanceof FsError) {
-      throw new StorageError(`Cannot open the database in ${dir}: ${err.message}`, { cause: err });
+      const Err = err.code === "Locked" ? LockedError : StorageError;
+      throw new Err(`Cannot open the database in ${dir}: ${err.message}`, { cause: err });
     }
     throw err;
   }

@@ -14,7 +14,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ConflictError } from "../../src/errors.ts";
+import { TransactionConflictError } from "../../src/errors.ts";
 import { Engine, type Transaction } from "../../src/engine/engine.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -162,7 +162,7 @@ async function checkHistory(
       await runProgram(tx, id, ops, pause, attempts);
       tx.atCommit(() => order.push(id));
     }).then(() => "committed", (err) => {
-      if (err instanceof ConflictError) return "aborted";
+      if (err instanceof TransactionConflictError) return "aborted";
       throw err;
     })
   );
@@ -406,7 +406,7 @@ test("commit-time operations let 64 appenders share one sequence without conflic
   assert.equal(engine.stats.conflicts, 0);
 });
 
-test("retries run out into ConflictError and write nothing", async () => {
+test("retries run out into TransactionConflictError and write nothing", async () => {
   const engine = new Engine({ sleep: noSleep, maxRetries: 2 });
   const k = enc("hot");
   let runs = 0;
@@ -417,7 +417,7 @@ test("retries run out into ConflictError and write nothing", async () => {
     await engine.transaction((other) => other.put(k, enc(String(runs))));
     tx.put(enc("mine"), enc("x"));
   }).catch((e: unknown) => e);
-  assert.ok(err instanceof ConflictError);
+  assert.ok(err instanceof TransactionConflictError);
   assert.equal(err.attempts, 3);
   assert.equal(runs, 3);
   assert.equal(engine.store.has("mine"), false);
@@ -457,4 +457,24 @@ test("transaction size limits throw RangeError before anything is buffered", asy
     assert.throws(() => tx.put(enc("k"), new Uint8Array(16 * 1024 * 1024 + 1)), RangeError);
   });
   assert.equal(engine.store.count(), 0);
+});
+
+test("commit-time operations see the version their commit gets, with and without a WAL", async () => {
+  const { SimFS } = await import("../../src/fs/sim.ts");
+  const { openEngine } = await import("../../src/engine/open.ts");
+  for (const durability of ["none", "batched", "strict"] as const) {
+    const db = durability === "none"
+      ? await openEngine({})
+      : await openEngine({ dir: "db", fs: new SimFS(), durability });
+    const seen: number[] = [];
+    const done = Array.from({ length: 20 }, (_, i) =>
+      db.engine.transaction((tx) => {
+        tx.put(enc(`k${i % 3}`), enc(String(i)));
+        tx.atCommit((view) => seen.push(view.version));
+      }));
+    await Promise.all(done);
+    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i + 1), durability);
+    assert.equal(db.engine.version, 20);
+    await db.close();
+  }
 });

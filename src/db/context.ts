@@ -1,0 +1,276 @@
+/**
+ * What every primitive's operation runs with: a transaction of the engine,
+ * the database's shared services, and the run it addresses.
+ *
+ * Primitives hold no state of their own (the seed's "stateless facade"):
+ * each public method is a function of (scope, arguments) that reads and
+ * writes through a {@link TxContext}. A {@link Scope} decides which
+ * transaction: a run handle's methods run one transaction per call
+ * (`standalone`), a transaction handle's methods run inside the caller's.
+ *
+ * @module
+ */
+import { type Value } from "../core/codec.ts";
+import { decodeValue, encodeValue } from "../core/codec.ts";
+import { KeyReader } from "../core/keys.ts";
+import type { Engine, Transaction } from "../engine/engine.ts";
+import { CorruptionError, RunClosedError, RunNotFoundError } from "../errors.ts";
+import { key, SYS, SYSTEM } from "./layout.ts";
+import type { Run } from "./database.ts";
+
+/** A run's lifecycle status. */
+export type RunStatus = "active" | "paused" | "completed" | "failed" | "cancelled" | "archived";
+
+/** A run as stored (the public `RunMetadata` plus its internal number). */
+export interface RunRecord {
+  /** Internal run number: the first element of every key of the run. */
+  n: number;
+  /** The run's id. */
+  id: string;
+  /** Optional human name. */
+  name?: string;
+  /** Parent run id. */
+  parent?: string;
+  /** Lifecycle status. */
+  status: RunStatus;
+  /** Creation time, ms since the epoch (the engine clock). */
+  createdAt: number;
+  /** Last change of the record, ms since the epoch. */
+  updatedAt: number;
+  /** When it reached completed, failed or cancelled. */
+  completedAt?: number;
+  /** Tags, deduplicated, in insertion order. */
+  tags: string[];
+  /** Free-form metadata. */
+  metadata: Value;
+  /** The error message given to `fail`. */
+  error?: string;
+}
+
+/** Statuses in which a run accepts data writes. */
+const WRITABLE: ReadonlySet<RunStatus> = new Set(["active", "paused"]);
+
+/** What the database lends its primitives. */
+export interface DbCore {
+  /** The transactional engine. */
+  readonly engine: Engine;
+  /** Throws DatabaseClosedError once the database is closed. */
+  checkOpen(): void;
+  /** A new UUIDv7. */
+  newId(): string;
+  /** The next unused run number (never reused, even if the creating transaction retries). */
+  allocateRunNumber(): number;
+}
+
+/**
+ * One attempt of a database transaction, as primitives see it.
+ * Caches run records read in this attempt.
+ */
+export class TxContext {
+  /** The engine transaction. */
+  readonly tx: Transaction;
+  /** Shared services. */
+  readonly db: DbCore;
+  readonly #runs = new Map<string, RunRecord | undefined>();
+  #now: number | undefined;
+
+  /**
+   * @param tx The engine transaction of this attempt.
+   * @param db The database's services.
+   */
+  constructor(tx: Transaction, db: DbCore) {
+    this.tx = tx;
+    this.db = db;
+  }
+
+  /**
+   * The engine clock, read once per attempt: every timestamp a transaction
+   * writes is the same instant.
+   *
+   * @returns Milliseconds since the epoch.
+   */
+  now(): number {
+    return (this.#now ??= this.db.engine.now());
+  }
+
+  /**
+   * The run record of `id`, read in this transaction (so a concurrent
+   * status change conflicts with it), or undefined.
+   *
+   * @param id The run id.
+   * @returns The record.
+   */
+  async run(id: string): Promise<RunRecord | undefined> {
+    if (this.#runs.has(id)) return this.#runs.get(id);
+    const bytes = await this.tx.get(runKey(id));
+    const record = bytes === undefined ? undefined : decodeRunRecord(bytes, id);
+    this.#runs.set(id, record);
+    return record;
+  }
+
+  /**
+   * The run for a read: it must exist.
+   *
+   * @param id The run id.
+   * @param what The operation, for the error message ("get KV key x").
+   * @returns The record.
+   * @throws {RunNotFoundError} If there is no such run.
+   */
+  async readableRun(id: string, what: string): Promise<RunRecord> {
+    const r = await this.run(id);
+    if (r === undefined) {
+      throw new RunNotFoundError(`Cannot ${what}: run ${id} does not exist`, { runId: id });
+    }
+    return r;
+  }
+
+  /**
+   * The run for a data write: it must exist and be active or paused.
+   *
+   * @param id The run id.
+   * @param what The operation, for the error message.
+   * @returns The record.
+   * @throws {RunNotFoundError} If there is no such run.
+   * @throws {RunClosedError} If it is completed, failed, cancelled or archived.
+   */
+  async writableRun(id: string, what: string): Promise<RunRecord> {
+    const r = await this.readableRun(id, what);
+    if (!WRITABLE.has(r.status)) {
+      throw new RunClosedError(`Cannot ${what}: run ${id} is ${r.status}`, {
+        runId: id,
+        status: r.status,
+      });
+    }
+    return r;
+  }
+
+  /**
+   * Writes a run record (and remembers it for later reads in this attempt).
+   * Index maintenance is the caller's (src/db/runs.ts).
+   *
+   * @param record The record.
+   */
+  putRun(record: RunRecord): void {
+    this.tx.put(runKey(record.id), encodeRunRecord(record));
+    this.#runs.set(record.id, record);
+  }
+
+  /**
+   * Deletes a run record.
+   *
+   * @param id The run id.
+   */
+  deleteRun(id: string): void {
+    this.tx.delete(runKey(id));
+    this.#runs.set(id, undefined);
+  }
+}
+
+/**
+ * Where a primitive's method runs.
+ */
+export interface Scope {
+  /** The run the primitive addresses. */
+  readonly runId: string;
+  /** True for a run handle (one transaction per call), false inside a transaction. */
+  readonly standalone: boolean;
+  /**
+   * Runs `fn` in this scope's transaction: a new one (retried on conflict)
+   * when standalone, else the enclosing one.
+   */
+  exec<T>(fn: (ctx: TxContext) => Promise<T>): Promise<T>;
+}
+
+/**
+ * The key of a run record.
+ *
+ * @param id The run id.
+ * @returns `u32(0) · 01 · string(id)`.
+ */
+export function runKey(id: string): Uint8Array {
+  return key(SYSTEM, SYS.RUN).string(id).finish();
+}
+
+/**
+ * Encodes a run record (MessagePack map, docs/FORMAT.md).
+ *
+ * @param r The record.
+ * @returns The value bytes.
+ */
+export function encodeRunRecord(r: RunRecord): Uint8Array {
+  const out: Record<string, Value> = {
+    n: r.n,
+    status: r.status,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    tags: r.tags,
+    metadata: r.metadata,
+  };
+  if (r.name !== undefined) out.name = r.name;
+  if (r.parent !== undefined) out.parent = r.parent;
+  if (r.completedAt !== undefined) out.completedAt = r.completedAt;
+  if (r.error !== undefined) out.error = r.error;
+  return encodeValue(out);
+}
+
+/**
+ * Decodes a run record.
+ *
+ * @param bytes The value bytes.
+ * @param id The run id (from the key).
+ * @returns The record.
+ * @throws {CorruptionError} If the bytes are not a run record.
+ */
+export function decodeRunRecord(bytes: Uint8Array, id: string): RunRecord {
+  const v = decodeValue(bytes) as Record<string, Value>;
+  if (
+    typeof v !== "object" || v === null || typeof v.n !== "number" ||
+    typeof v.status !== "string" || typeof v.createdAt !== "number" || !Array.isArray(v.tags)
+  ) {
+    throw new CorruptionError(`Cannot read run ${id}: its record is malformed`, {
+      where: `run record ${id}`,
+    });
+  }
+  const r: RunRecord = {
+    n: v.n,
+    id,
+    status: v.status as RunStatus,
+    createdAt: v.createdAt,
+    updatedAt: v.updatedAt as number,
+    tags: v.tags as string[],
+    metadata: v.metadata ?? {},
+  };
+  if (typeof v.name === "string") r.name = v.name;
+  if (typeof v.parent === "string") r.parent = v.parent;
+  if (typeof v.completedAt === "number") r.completedAt = v.completedAt;
+  if (typeof v.error === "string") r.error = v.error;
+  return r;
+}
+
+/**
+ * Reads the run id out of a system key ending in `string(runId)` after
+ * `skip` fixed-width bytes following the 5-byte prefix.
+ *
+ * @param k The key.
+ * @param read Reads the elements between the prefix and the id.
+ * @returns The run id.
+ */
+export function runIdFromIndexKey(k: Uint8Array, read: (r: KeyReader) => void): string {
+  const r = new KeyReader(k);
+  r.u32();
+  r.u8();
+  read(r);
+  return r.string();
+}
+
+/** Where the run lifecycle API runs (not tied to one run). */
+export interface RunsScope {
+  /** The database's services. */
+  readonly db: DbCore;
+  /** True outside a transaction (one transaction per call). */
+  readonly standalone: boolean;
+  /** Runs `fn` in this scope's transaction (see {@link Scope.exec}). */
+  exec<T>(fn: (ctx: TxContext) => Promise<T>): Promise<T>;
+  /** A handle on a run (no I/O). */
+  handle(id: string): Run;
+}
