@@ -166,6 +166,12 @@ export class TxContext {
   }
 }
 
+/** Options of {@link Scope.exec}. */
+export interface ExecOptions {
+  /** Re-runs on conflict before TransactionConflictError (standalone only). */
+  maxRetries?: number;
+}
+
 /**
  * Where a primitive's method runs.
  */
@@ -175,10 +181,11 @@ export interface Scope {
   /** True for a run handle (one transaction per call), false inside a transaction. */
   readonly standalone: boolean;
   /**
-   * Runs `fn` in this scope's transaction: a new one (retried on conflict)
-   * when standalone, else the enclosing one.
+   * Runs `fn` in this scope's transaction: a new one (retried on conflict,
+   * up to `options.maxRetries` re-runs if given) when standalone, else the
+   * enclosing one (options ignored).
    */
-  exec<T>(fn: (ctx: TxContext) => Promise<T>): Promise<T>;
+  exec<T>(fn: (ctx: TxContext) => Promise<T>, options?: ExecOptions): Promise<T>;
 }
 
 /**
@@ -270,7 +277,7 @@ export interface RunsScope {
   /** True outside a transaction (one transaction per call). */
   readonly standalone: boolean;
   /** Runs `fn` in this scope's transaction (see {@link Scope.exec}). */
-  exec<T>(fn: (ctx: TxContext) => Promise<T>): Promise<T>;
+  exec<T>(fn: (ctx: TxContext) => Promise<T>, options?: ExecOptions): Promise<T>;
   /** A handle on a run (no I/O). */
   handle(id: string): Run;
 }

@@ -13,7 +13,8 @@ import { Sweeper } from "../engine/ttl.ts";
 import { ClosedError, DatabaseClosedError } from "../errors.ts";
 import { defaultFileAdapter } from "../fs/mod.ts";
 import type { FileAdapter } from "../fs/types.ts";
-import { type DbCore, type Scope, TxContext } from "./context.ts";
+import { type DbCore, type ExecOptions, type Scope, TxContext } from "./context.ts";
+import type { Engine } from "../engine/engine.ts";
 import { EventLog } from "./events.ts";
 import { uuidv7 } from "./ids.ts";
 import { kvRecordExpiresAt, KvStore } from "./kv.ts";
@@ -150,7 +151,7 @@ export class Run {
     const scope: Scope = {
       runId: id,
       standalone: true,
-      exec: (fn) => db.execute(fn),
+      exec: (fn, options) => db.execute(fn, options),
     };
     this.kv = new KvStore(scope);
     this.events = new EventLog(scope);
@@ -226,7 +227,7 @@ export class Database {
     this.runs = new Runs({
       db: this.#core,
       standalone: true,
-      exec: (fn) => this.execute(fn),
+      exec: (fn, options) => this.execute(fn, options),
       handle: (id) => new Run(this, id),
     });
   }
@@ -289,6 +290,11 @@ export class Database {
     }
   }
 
+  /** @internal The engine underneath (for tests and tools). */
+  get engine(): Engine {
+    return this.#open.engine;
+  }
+
   /**
    * A handle on run `id` (no I/O; the run need not exist yet).
    *
@@ -313,11 +319,12 @@ export class Database {
   }
 
   /** @internal Runs `fn` in a new engine transaction with a fresh context per attempt. */
-  async execute<T>(fn: (ctx: TxContext) => Promise<T>): Promise<T> {
+  async execute<T>(fn: (ctx: TxContext) => Promise<T>, options: ExecOptions = {}): Promise<T> {
     this.#core.checkOpen();
     try {
-      return await this.#open.engine.transaction((tx: Transaction) =>
-        fn(new TxContext(tx, this.#core))
+      return await this.#open.engine.transaction(
+        (tx: Transaction) => fn(new TxContext(tx, this.#core)),
+        options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries },
       );
     } catch (err) {
       if (err instanceof ClosedError && !(err instanceof DatabaseClosedError) && this.#closed) {
