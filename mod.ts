@@ -77,6 +77,30 @@ export {
 export { type CreateRunOptions, type RunMetadata, Runs } from "./src/db/runs.ts";
 export type { RunStatus } from "./src/db/context.ts";
 export { KvStore } from "./src/db/kv.ts";
-export { EventLog } from "./src/db/events.ts";
+export {
+  type AppendResult,
+  type ChainVerification,
+  type Event,
+  EVENT_ITERATOR_BATCH,
+  EVENT_VERIFY_BATCH,
+  EventLog,
+  GENESIS_HASH,
+  hashEvent,
+} from "./src/db/events.ts";
 export { StateCells } from "./src/db/state.ts";
-export { TraceStore } from "./src/db/traces.ts";
+export {
+  type CustomTrace,
+  type DecisionTrace,
+  type ErrorTrace,
+  MAX_TRACE_TAGS,
+  type QueryTrace,
+  type RecordTraceOptions,
+  type ThoughtTrace,
+  type ToolCallTrace,
+  type Trace,
+  TRACE_KINDS,
+  type TraceKind,
+  TraceStore,
+  type TraceTree,
+  type TraceType,
+} from "./src/db/traces.ts";

@@ -57,7 +57,10 @@ export const TAG = {
   EVENT_HEAD: 0x06,
   /** Events by type: `string(type) · u64(sequence)` → empty. */
   EVENT_BY_TYPE: 0x07,
-  /** Traces by kind (custom: by name): `string(kind) · u64(timestamp) · string(id)` → empty. */
+  /**
+   * Traces by kind — a custom trace under "custom" and under its name:
+   * `string(kind) · u64(timestamp) · string(id)` → empty.
+   */
   TRACE_BY_KIND: 0x08,
   /** Traces by tag: `string(tag) · u64(timestamp) · string(id)` → empty. */
   TRACE_BY_TAG: 0x09,
