@@ -74,7 +74,15 @@ export {
   Run,
   RunTransaction,
 } from "./src/db/database.ts";
-export { type CreateRunOptions, type RunMetadata, Runs } from "./src/db/runs.ts";
+export {
+  type CreateRunOptions,
+  DELETE_BATCH_BYTES,
+  DELETE_BATCH_KEYS,
+  type RunMetadata,
+  type RunQuery,
+  Runs,
+  type RunStats,
+} from "./src/db/runs.ts";
 export type { RunStatus } from "./src/db/context.ts";
 export { KvStore } from "./src/db/kv.ts";
 export {

@@ -18,7 +18,10 @@ import { KeyWriter, prefixEnd } from "../core/keys.ts";
 
 /** Run number of the system space. */
 export const SYSTEM = 0;
-/** Highest run number: 2^32 − 2, so that `u32(n + 1)` ends every run range (numbers are never reused). */
+/**
+ * Highest run number: 2^32 − 2, so that `u32(n + 1)` ends every run range. A
+ * number is never reused while any key of its run remains.
+ */
 export const MAX_RUN_NUMBER = 0xffff_fffe;
 
 /** Tags inside the system space (`u32(0) · tag · …`). */
