@@ -41,6 +41,42 @@ export function encodeWrites(writes: readonly Write[]): Uint8Array {
   return out;
 }
 
+function malformed(): never {
+  throw new RangeError("Cannot decode a commit payload: it is malformed");
+}
+
+/** The little-endian u32 at `at` in `p` (in bounds). */
+function u32(p: Uint8Array, at: number): number {
+  return (p[at]! | (p[at + 1]! << 8) | (p[at + 2]! << 16) | (p[at + 3]! << 24)) >>> 0;
+}
+
+/**
+ * Checks that `payload` is a well-formed {@link encodeWrites} payload, with
+ * the same rules as {@link decodeWrites}, without building anything.
+ *
+ * @throws {RangeError} If it is malformed.
+ */
+function checkPayload(payload: Uint8Array): void {
+  const n = payload.length;
+  if (n < 4) malformed();
+  const count = u32(payload, 0);
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    if (at + 5 > n) malformed();
+    const kind = payload[at]!;
+    const keyLen = u32(payload, at + 1);
+    if (keyLen > MAX_KEY_BYTES || at + 5 + keyLen > n) malformed();
+    at += 5 + keyLen;
+    if (kind === 1) {
+      if (at + 4 > n) malformed();
+      const len = u32(payload, at);
+      if (len > MAX_VALUE_BYTES || at + 4 + len > n) malformed();
+      at += 4 + len;
+    } else if (kind !== 2) malformed();
+  }
+  if (at !== n) malformed();
+}
+
 /**
  * Decodes a payload from {@link encodeWrites}.
  *
@@ -51,45 +87,57 @@ export function encodeWrites(writes: readonly Write[]): Uint8Array {
 export function decodeWrites(payload: Uint8Array): Write[] {
   if (payload.length === 0) return []; // the WAL's no-op seal
   const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
-  const fail = (): never => {
-    throw new RangeError("Cannot decode a commit payload: it is malformed");
-  };
-  if (payload.length < 4) fail();
+  if (payload.length < 4) malformed();
   const count = view.getUint32(0, true);
   const writes: Write[] = [];
   let at = 4;
   for (let i = 0; i < count; i++) {
-    if (at + 5 > payload.length) fail();
+    if (at + 5 > payload.length) malformed();
     const kind = view.getUint8(at);
     const keyLen = view.getUint32(at + 1, true);
-    if (keyLen > MAX_KEY_BYTES || at + 5 + keyLen > payload.length) fail();
+    if (keyLen > MAX_KEY_BYTES || at + 5 + keyLen > payload.length) malformed();
     const key = payload.subarray(at + 5, at + 5 + keyLen);
     at += 5 + keyLen;
     if (kind === 2) {
       writes.push({ key, value: null });
     } else if (kind === 1) {
-      if (at + 4 > payload.length) fail();
+      if (at + 4 > payload.length) malformed();
       const len = view.getUint32(at, true);
-      if (len > MAX_VALUE_BYTES || at + 4 + len > payload.length) fail();
+      if (len > MAX_VALUE_BYTES || at + 4 + len > payload.length) malformed();
       writes.push({ key, value: payload.subarray(at + 4, at + 4 + len) });
       at += 4 + len;
-    } else fail();
+    } else malformed();
   }
-  if (at !== payload.length) fail();
+  if (at !== payload.length) malformed();
   return writes;
 }
 
 /**
  * Applies a commit payload ({@link encodeWrites}) to a store: recovery's
- * replay step.
+ * replay step. The payload is checked whole first, so a malformed one
+ * changes nothing; then its writes go to the store in order, straight from
+ * the payload's bytes (no {@link Write} objects are built).
  *
  * @param store The store.
  * @param payload The WAL payload (an empty one, the WAL's seal, does nothing).
  * @throws {RangeError} If the payload is malformed.
  */
 export function applyPayload(store: OrderedStore, payload: Uint8Array): void {
-  for (const w of decodeWrites(payload)) {
-    if (w.value === null) store.delete(w.key);
-    else store.put(w.key, w.value);
+  if (payload.length === 0) return; // the WAL's no-op seal
+  checkPayload(payload);
+  const count = u32(payload, 0);
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    const kind = payload[at]!;
+    const keyStart = at + 5;
+    at = keyStart + u32(payload, at + 1);
+    const key = payload.subarray(keyStart, at);
+    if (kind === 2) {
+      store.delete(key);
+    } else {
+      const valueStart = at + 4;
+      at = valueStart + u32(payload, at);
+      store.put(key, payload.subarray(valueStart, at));
+    }
   }
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { crc32c } from "../core/crc32c.ts";
+import { crc32c, crc32cGap, Crc32cRanges } from "../core/crc32c.ts";
 
 /** Bytes of a segment header. */
 export const SEGMENT_HEADER_BYTES = 64;
@@ -163,10 +163,35 @@ function saltCrc(salt: bigint): number {
   return lastSaltCrc;
 }
 
-/** The checksum of a frame whose bytes start at `at` in `buf`. */
-function frameChecksum(salt: bigint, buf: Uint8Array, at: number, payloadLength: number): number {
-  const c = crc32c(buf.subarray(at, at + 4), saltCrc(salt));
-  return crc32c(buf.subarray(at + 8, at + FRAME_HEADER_BYTES + payloadLength), c);
+/**
+ * The checksum of a frame whose bytes start at `at` in `buf`: salt ‖ bytes
+ * 0..4 ‖ bytes 8..24+L, the checksum field (4..8) left out. `seed` is the
+ * salt's CRC32C; `ranges`, when given, checksums `buf`.
+ */
+function frameChecksum(
+  seed: number,
+  buf: Uint8Array,
+  at: number,
+  payloadLength: number,
+  ranges: Crc32cRanges | undefined,
+): number {
+  const end = at + FRAME_HEADER_BYTES + payloadLength;
+  return ranges === undefined
+    ? crc32cGap(buf, at, at + 4, at + 8, end, seed)
+    : ranges.gap(at, at + 4, at + 8, end, seed);
+}
+
+/** The little-endian u32 at `at` in `buf` (in bounds). */
+function u32(buf: Uint8Array, at: number): number {
+  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
+}
+
+/**
+ * The little-endian u64 at `at` in `buf` as a number: exact up to 2^53 − 1,
+ * and above that some unsafe integer (as `Number` of the `bigint` would be).
+ */
+function u64(buf: Uint8Array, at: number): number {
+  return u32(buf, at + 4) * 0x100000000 + u32(buf, at);
 }
 
 /**
@@ -214,7 +239,7 @@ export function encodeFrame(
   view.setBigUint64(16, BigInt(synced), true);
   out.set(payload, at + FRAME_HEADER_BYTES);
   out.fill(0, at + FRAME_HEADER_BYTES + payload.length, end);
-  view.setUint32(4, frameChecksum(salt, out, at, payload.length), true);
+  view.setUint32(4, frameChecksum(saltCrc(salt), out, at, payload.length, undefined), true);
   return end;
 }
 
@@ -258,16 +283,72 @@ export function decodeFrame(
   salt: bigint,
   expected: number | undefined,
 ): GoodFrame | BadFrame {
+  return decode(buf, at, saltCrc(salt), expected, undefined);
+}
+
+/**
+ * Decodes many frames of one buffer, as {@link decodeFrame} does, with
+ * fewer copies into the CRC32C core (see {@link Crc32cRanges}): for reading
+ * a whole stretch of a segment. The buffer must not change while in use.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeFrame, FrameDecoder, frameBytes } from "./format.ts";
+ *
+ * const out = new Uint8Array(2 * frameBytes(1));
+ * const second = encodeFrame(out, 0, 7n, 1, 0, new Uint8Array([1]));
+ * encodeFrame(out, second, 7n, 2, 1, new Uint8Array([2]));
+ * const frames = new FrameDecoder(out, 7n);
+ * const first = frames.decode(0, 1);
+ * assert.ok(first.ok);
+ * assert.ok(first.ok && frames.decode(first.end, 2).ok);
+ * ```
+ */
+export class FrameDecoder {
+  readonly #buf: Uint8Array;
+  readonly #seed: number;
+  readonly #ranges: Crc32cRanges;
+
+  /**
+   * @param buf Bytes of the segment (or a part of it starting at a frame);
+   *   they must not change while this decoder is used.
+   * @param salt The segment's salt.
+   */
+  constructor(buf: Uint8Array, salt: bigint) {
+    this.#buf = buf;
+    this.#seed = saltCrc(salt);
+    this.#ranges = new Crc32cRanges(buf);
+  }
+
+  /**
+   * Decodes the frame at `at`: the same result as {@link decodeFrame}.
+   *
+   * @param at Offset of the frame in the buffer.
+   * @param expected The version the frame must carry, or `undefined`.
+   * @returns The frame, or why it is not one.
+   */
+  decode(at: number, expected: number | undefined): GoodFrame | BadFrame {
+    return decode(this.#buf, at, this.#seed, expected, this.#ranges);
+  }
+}
+
+function decode(
+  buf: Uint8Array,
+  at: number,
+  seed: number,
+  expected: number | undefined,
+  ranges: Crc32cRanges | undefined,
+): GoodFrame | BadFrame {
   if (at + FRAME_HEADER_BYTES > buf.length) return { ok: false, reason: "truncated" };
-  const view = new DataView(buf.buffer, buf.byteOffset + at, FRAME_HEADER_BYTES);
-  const length = view.getUint32(0, true);
+  const length = u32(buf, at);
   if (length > MAX_RECORD_PAYLOAD_BYTES) return { ok: false, reason: "length" };
   if (at + FRAME_HEADER_BYTES + length > buf.length) return { ok: false, reason: "truncated" };
-  if (view.getUint32(4, true) !== frameChecksum(salt, buf, at, length)) {
+  if (u32(buf, at + 4) !== frameChecksum(seed, buf, at, length, ranges)) {
     return { ok: false, reason: "checksum" };
   }
-  const version = Number(view.getBigUint64(8, true));
-  const synced = Number(view.getBigUint64(16, true));
+  const version = u64(buf, at + 8);
+  const synced = u64(buf, at + 16);
   if (expected !== undefined && version !== expected) return { ok: false, reason: "version" };
   if (!Number.isSafeInteger(version) || version < 1 || !Number.isSafeInteger(synced)) {
     return { ok: false, reason: "version" };

@@ -9,18 +9,32 @@
  * moving damaged segments aside — each safe to repeat if recovery itself is
  * interrupted.
  *
+ * A segment is read in windows of {@link READ_WINDOW_BYTES} (a larger frame
+ * gets a window of its own), and its frames are checked and handed over
+ * straight from the window; before a frame that does not decode is judged,
+ * the rest of its segment is read, as the rules need.
+ *
  * @module
  */
 import { CorruptionError, StorageError } from "../errors.ts";
-import { type FileAdapter, FsError } from "../fs/types.ts";
+import { type FileAdapter, type FileHandle, FsError } from "../fs/types.ts";
 import {
-  decodeFrame,
+  type BadFrame,
   decodeSegmentHeader,
   FRAME_ALIGN,
   FRAME_HEADER_BYTES,
+  frameBytes,
+  FrameDecoder,
+  MAX_RECORD_PAYLOAD_BYTES,
   parseSegmentName,
   SEGMENT_HEADER_BYTES,
 } from "./format.ts";
+
+/**
+ * Bytes of a segment read at a time. Frames are decoded straight out of this
+ * window; a frame larger than it gets a window of its own size.
+ */
+export const READ_WINDOW_BYTES: number = 1024 * 1024;
 
 /** Subdirectory of the database directory that holds the segments. */
 export const WAL_DIR = "wal";
@@ -96,13 +110,78 @@ async function readAll(fs: FileAdapter, path: string): Promise<Uint8Array> {
 }
 
 /**
+ * A window onto a file being read front to back: `bytes` holds the file's
+ * bytes from offset `base` on (to the window's end or the end of the file).
+ * One buffer serves every segment of a recovery.
+ */
+class ReadWindow {
+  #buffer: Uint8Array = new Uint8Array(READ_WINDOW_BYTES);
+  #file: FileHandle | undefined;
+  /** File offset of `bytes[0]`. */
+  base = 0;
+  /** The file's bytes from `base` on, as far as they have been read. */
+  bytes: Uint8Array = this.#buffer.subarray(0, 0);
+  /** The file's size (smaller than first reported if reads end early). */
+  size = 0;
+
+  /** Starts on `file`, `size` bytes long; nothing is read yet. */
+  reset(file: FileHandle, size: number): void {
+    this.#file = file;
+    this.size = size;
+    this.base = 0;
+    this.bytes = this.#buffer.subarray(0, 0);
+  }
+
+  /** True when `bytes` reaches the end of the file. */
+  get atEnd(): boolean {
+    return this.base + this.bytes.length >= this.size;
+  }
+
+  /**
+   * Moves the window to start at file offset `at` (≥ `base`) and reads until
+   * it holds at least `n` bytes, or everything to the end of the file; it
+   * reads as much as fits, so the next frames need no read.
+   */
+  async load(at: number, n: number): Promise<void> {
+    const file = this.#file!;
+    const from = Math.min(at - this.base, this.bytes.length);
+    let done = this.bytes.length - from;
+    let buffer = this.#buffer;
+    if (n > buffer.length) {
+      buffer = new Uint8Array(n);
+      // A window grown for a large frame is kept, up to a bound.
+      if (n <= 4 * READ_WINDOW_BYTES) this.#buffer = buffer;
+    }
+    if (this.bytes.buffer === buffer.buffer) buffer.copyWithin(0, from, from + done);
+    else buffer.set(this.bytes.subarray(from), 0);
+    const want = Math.min(buffer.length, this.size - at);
+    while (done < want) {
+      const got = await file.read(buffer.subarray(done, want), at + done);
+      if (got === 0) {
+        this.size = at + done; // the file ends earlier than its size said
+        break;
+      }
+      done += got;
+    }
+    this.base = at;
+    this.bytes = buffer.subarray(0, done);
+  }
+}
+
+/** The little-endian u32 at `at` in `buf` (in bounds). */
+function u32(buf: Uint8Array, at: number): number {
+  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
+}
+
+/**
  * True when some frame at an aligned offset at or after `from` decodes and
  * claims that version `version` was durable: proof that damage before it is
  * in data that had been synced.
  */
 function laterProof(bytes: Uint8Array, from: number, salt: bigint, version: number): boolean {
+  const frames = new FrameDecoder(bytes, salt);
   for (let at = from; at + FRAME_HEADER_BYTES <= bytes.length; at += FRAME_ALIGN) {
-    const f = decodeFrame(bytes, at, salt, undefined);
+    const f = frames.decode(at, undefined);
     if (f.ok && f.synced >= version) return true;
   }
   return false;
@@ -182,79 +261,209 @@ async function recover(
     return { tail, lastVersion, report };
   };
 
+  const reader = new ReadWindow();
   for (let i = 0; i < names.length; i++) {
     const seg = names[i]!;
     const path = `${walDir}/${seg.name}`;
     const isLast = i === names.length - 1;
-    const bytes = await readAll(fs, path);
-    const header = decodeSegmentHeader(bytes);
-    if (header === undefined || header.firstVersion !== seg.first) {
+    // The segment is read with the file open; what was found is acted on
+    // (remove, truncate, move aside) after it is closed.
+    let headerDamage: string | undefined;
+    let unreadableHeader = false;
+    let scan: SegmentScan | undefined;
+    const file = await fs.open(path, { readOnly: true });
+    try {
+      reader.reset(file, await file.size());
+      await reader.load(0, SEGMENT_HEADER_BYTES);
+      const header = decodeSegmentHeader(reader.bytes);
+      if (header === undefined || header.firstVersion !== seg.first) {
+        unreadableHeader = true;
+        headerDamage = "the segment header does not decode";
+      } else if (expected !== undefined && header.firstVersion !== expected) {
+        headerDamage = `the segment starts at version ${header.firstVersion}, not ${expected}`;
+      } else if (expected === undefined && header.firstVersion > afterVersion + 1) {
+        headerDamage = `records ${afterVersion + 1}..${
+          header.firstVersion - 1
+        } are missing before the first segment`;
+      } else {
+        expected = header.firstVersion;
+        report.segments++;
+        tail = {
+          path,
+          firstVersion: header.firstVersion,
+          salt: header.salt,
+          size: SEGMENT_HEADER_BYTES,
+        };
+        scan = await scanSegment(
+          reader,
+          header.salt,
+          expected,
+          synced,
+          isLast,
+          afterVersion,
+          onRecord,
+        );
+        expected = scan.next;
+        synced = scan.synced;
+        report.records += scan.records;
+        report.replayed += scan.replayed;
+        tail.size = scan.at;
+      }
+    } finally {
+      await file.close();
+    }
+    if (headerDamage !== undefined) {
       // A segment's header is synced before any record goes into it, so a
       // bad header with nothing after it is a creation cut short by a crash.
-      if (isLast && bytes.length <= SEGMENT_HEADER_BYTES) {
+      if (unreadableHeader && isLast && reader.size <= SEGMENT_HEADER_BYTES) {
         await fs.remove(path);
         await fs.syncDir(walDir);
         report.removedSegment = path;
         break;
       }
-      return await damage(i, 0, "the segment header does not decode");
+      return await damage(i, 0, headerDamage);
     }
-    if (expected !== undefined && header.firstVersion !== expected) {
-      return await damage(
-        i,
-        0,
-        `the segment starts at version ${header.firstVersion}, not ${expected}`,
-      );
-    }
-    if (expected === undefined && header.firstVersion > afterVersion + 1) {
-      return await damage(
-        i,
-        0,
-        `records ${afterVersion + 1}..${
-          header.firstVersion - 1
-        } are missing before the first segment`,
-      );
-    }
-    expected = header.firstVersion;
-    report.segments++;
-    tail = {
-      path,
-      firstVersion: header.firstVersion,
-      salt: header.salt,
-      size: SEGMENT_HEADER_BYTES,
-    };
-    let at = SEGMENT_HEADER_BYTES;
-    while (at < bytes.length) {
-      const f = decodeFrame(bytes, at, header.salt, expected);
-      if (!f.ok) {
-        // Damage to a record some later record declared durable, or any
-        // proof that this segment was synced past it, is corruption.
-        const durable = expected <= synced || !isLast ||
-          laterProof(bytes, at + FRAME_ALIGN, header.salt, expected);
-        if (durable) return await damage(i, at, `record ${expected} does not decode (${f.reason})`);
-        const file = await fs.open(path);
-        try {
-          await file.truncate(at);
-          await file.sync();
-        } finally {
-          await file.close();
-        }
-        report.tornTail = { path, offset: at, bytes: bytes.length - at };
-        break;
+    if (scan?.reason !== undefined) {
+      const { at, reason } = scan;
+      if (scan.durable) {
+        return await damage(i, at, `record ${expected} does not decode (${reason})`);
       }
-      report.records++;
-      if (f.synced > synced) synced = f.synced;
-      if (f.version > afterVersion) {
-        onRecord(f.version, f.payload);
-        report.replayed++;
+      const writable = await fs.open(path);
+      try {
+        await writable.truncate(at);
+        await writable.sync();
+      } finally {
+        await writable.close();
       }
-      expected++;
-      at = f.end;
-      tail.size = at;
+      report.tornTail = { path, offset: at, bytes: reader.size - at };
+      break;
     }
   }
   const lastVersion = expected === undefined ? afterVersion : Math.max(afterVersion, expected - 1);
   return { tail, lastVersion, report };
+}
+
+/** What {@link scanSegment} found in one segment. */
+interface SegmentScan {
+  /** Offset of the next frame to read; in the end, just past the last good record. */
+  at: number;
+  /** The version the next record must carry. */
+  next: number;
+  /** The highest `synced` seen so far (W), this segment included. */
+  synced: number;
+  /** Records read, and of those handed to the caller. */
+  records: number;
+  replayed: number;
+  /** Why the frame at `at` did not decode, if one did not. */
+  reason: BadFrame["reason"] | undefined;
+  /** With `reason`: whether that frame lies in data that had been durable. */
+  durable: boolean;
+}
+
+/**
+ * Reads the records of the segment in `reader` (its header already checked)
+ * in order, handing those after `afterVersion` to `onRecord`, up to its end
+ * or the first frame that does not decode.
+ */
+async function scanSegment(
+  reader: ReadWindow,
+  salt: bigint,
+  first: number,
+  syncedBefore: number,
+  isLast: boolean,
+  afterVersion: number,
+  onRecord: (version: number, payload: Uint8Array) => void,
+): Promise<SegmentScan> {
+  const scan: SegmentScan = {
+    at: SEGMENT_HEADER_BYTES,
+    next: first,
+    synced: syncedBefore,
+    records: 0,
+    replayed: 0,
+    reason: undefined,
+    durable: false,
+  };
+  for (;;) {
+    const frames = new FrameDecoder(reader.bytes, salt);
+    const done = scanWindow(scan, reader, frames, afterVersion, onRecord);
+    if (done) break;
+    // The frame at `at` is not wholly in the window: read on from it, at
+    // least its header, then as much as its length says.
+    const local = scan.at - reader.base;
+    let need = FRAME_HEADER_BYTES;
+    if (reader.bytes.length - local >= FRAME_HEADER_BYTES) {
+      need = frameBytes(u32(reader.bytes, local));
+    }
+    await reader.load(scan.at, need);
+  }
+  if (scan.reason !== undefined) {
+    const { at, next } = scan;
+    // Every byte of the segment is read before deciding, as a whole-file
+    // read would: an unreadable byte fails recovery rather than being cut.
+    if (!reader.atEnd) await reader.load(at, reader.size - at);
+    // Damage to a record some later record declared durable, or any proof
+    // that this segment was synced past it, is corruption.
+    scan.durable = next <= scan.synced || !isLast ||
+      laterProof(reader.bytes, at - reader.base + FRAME_ALIGN, salt, next);
+  }
+  return scan;
+}
+
+/**
+ * Decodes and hands over the frames of `reader`'s window from `scan.at` on,
+ * updating `scan`.
+ *
+ * @returns True when the segment is done (its end or a bad frame reached);
+ *   false when the next frame runs past the window and more must be read.
+ */
+function scanWindow(
+  scan: SegmentScan,
+  reader: ReadWindow,
+  frames: FrameDecoder,
+  afterVersion: number,
+  onRecord: (version: number, payload: Uint8Array) => void,
+): boolean {
+  const bytes = reader.bytes;
+  const base = reader.base;
+  const size = reader.size;
+  const atEnd = reader.atEnd;
+  let { at, next, synced, records, replayed } = scan;
+  let done = true;
+  while (at < size) {
+    const local = at - base;
+    if (!atEnd) {
+      // Only decode a frame wholly in the window (past it is more file).
+      const have = bytes.length - local;
+      if (have < FRAME_HEADER_BYTES) {
+        done = false;
+        break;
+      }
+      const length = u32(bytes, local);
+      if (length <= MAX_RECORD_PAYLOAD_BYTES && have < frameBytes(length)) {
+        done = false;
+        break;
+      }
+    }
+    const f = frames.decode(local, next);
+    if (!f.ok) {
+      scan.reason = f.reason;
+      break;
+    }
+    records++;
+    if (f.synced > synced) synced = f.synced;
+    if (f.version > afterVersion) {
+      onRecord(f.version, f.payload);
+      replayed++;
+    }
+    next++;
+    at = base + f.end;
+  }
+  scan.at = at;
+  scan.next = next;
+  scan.synced = synced;
+  scan.records = records;
+  scan.replayed = replayed;
+  return done;
 }
 
 /**
