@@ -10,7 +10,7 @@
  * @module
  */
 import { ClosedError, CorruptionError, OutOfMemoryError } from "../errors.ts";
-import { RUNTIME } from "../_runtime.ts";
+import { SLAB_MAX_BYTES, slabAlloc } from "../_slab.ts";
 import { type Core, createCore, unlessOutOfMemory, WASM_MAX_MEMORY_BYTES } from "./_wasm.ts";
 import { typeName } from "../_type_name.ts";
 
@@ -83,29 +83,15 @@ const BLOB_HEADER = 12;
 
 const encoder = new TextEncoder();
 
-// Copies of small values are carved out of shared 64 KiB slabs on V8 (Node,
-// Deno), where allocating a fresh ArrayBuffer costs about 1.2 µs against
-// about 65 ns for a view plus a copy into a slab (measured on this project's
-// machines). JavaScriptCore (Bun) allocates small buffers in about 150 ns and
-// copies into views more slowly, so there each copy gets its own buffer.
-// Node's own pooled Buffer does the same for the same reason.
-const SLAB_BYTES = 64 * 1024;
-const SLAB_MAX_COPY = 1024;
-const USE_SLABS = RUNTIME !== "bun";
-let slab = new Uint8Array(0);
-let slabUsed = 0;
-
-/** A copy of `src[start, end)` the caller owns (possibly a view into a shared slab). */
+/**
+ * A copy of `src[start, end)` the caller owns: small ones carved out of a
+ * shared slab on V8 (src/_slab.ts says why).
+ */
 function copyOut(src: Uint8Array, start: number, end: number): Uint8Array {
   const len = end - start;
-  if (!USE_SLABS || len > SLAB_MAX_COPY) return src.slice(start, end);
-  if (slabUsed + len > slab.length) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const out = slab.subarray(slabUsed, slabUsed + len);
+  if (len > SLAB_MAX_BYTES) return src.slice(start, end);
+  const out = slabAlloc(len);
   out.set(src.subarray(start, end));
-  slabUsed += (len + 7) & ~7; // keep each copy 8-byte aligned
   return out;
 }
 

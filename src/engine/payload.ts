@@ -5,6 +5,7 @@
  * @module
  */
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, type OrderedStore } from "../core/store.ts";
+import { slabAlloc } from "../_slab.ts";
 
 /** One write of a transaction: a value, or `null` for a delete. */
 export interface Write {
@@ -23,22 +24,28 @@ export interface Write {
 export function encodeWrites(writes: readonly Write[]): Uint8Array {
   let size = 4;
   for (const w of writes) size += 5 + w.key.length + (w.value === null ? 0 : 4 + w.value.length);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, writes.length, true);
+  const out = slabAlloc(size); // a small commit's payload allocates no ArrayBuffer of its own
+  putU32(out, 0, writes.length);
   let at = 4;
   for (const w of writes) {
-    view.setUint8(at, w.value === null ? 2 : 1);
-    view.setUint32(at + 1, w.key.length, true);
+    out[at] = w.value === null ? 2 : 1;
+    putU32(out, at + 1, w.key.length);
     out.set(w.key, at + 5);
     at += 5 + w.key.length;
     if (w.value !== null) {
-      view.setUint32(at, w.value.length, true);
+      putU32(out, at, w.value.length);
       out.set(w.value, at + 4);
       at += 4 + w.value.length;
     }
   }
   return out;
+}
+
+function putU32(p: Uint8Array, at: number, v: number): void {
+  p[at] = v & 0xff;
+  p[at + 1] = (v >>> 8) & 0xff;
+  p[at + 2] = (v >>> 16) & 0xff;
+  p[at + 3] = v >>> 24;
 }
 
 function malformed(): never {
