@@ -84,7 +84,15 @@ export {
   type RunStats,
 } from "./src/db/runs.ts";
 export type { RunStatus } from "./src/db/context.ts";
-export { KvStore } from "./src/db/kv.ts";
+export {
+  DEFAULT_KV_PAGE_LIMIT,
+  type KvEntry,
+  type KvListOptions,
+  type KvPage,
+  type KvPageOptions,
+  type KvPutOptions,
+  KvStore,
+} from "./src/db/kv.ts";
 export {
   type AppendResult,
   type ChainVerification,
@@ -95,7 +103,8 @@ export {
   GENESIS_HASH,
   hashEvent,
 } from "./src/db/events.ts";
-export { StateCells } from "./src/db/state.ts";
+export { type CellState, StateCells, type Transition } from "./src/db/state.ts";
+export type { Value } from "./src/core/codec.ts";
 export {
   type CustomTrace,
   type DecisionTrace,

@@ -1,19 +1,512 @@
 /**
- * STUB — being built (issue 4).
+ * State cells: named, versioned values for coordination (`run.state`,
+ * `tx.state`) — the seed's StateCell. Each cell holds a value, a version
+ * and the time of its last write, at `u32(run) · 03 · string(name)`
+ * (src/db/layout.ts; record format in docs/format/kv_state.md).
+ *
+ * A cell's version is its own counter: 1 when created (`init`, or `set` on
+ * a missing cell), +1 on every write (`cas`, `set`, `transition`). Deleting
+ * a cell forgets it: a cell created again under the same name starts at 1
+ * once more, so a `cas` that expected version 1 of the old cell succeeds on
+ * the new one (compare values too if that matters).
+ *
+ * Updates read the cell, so two concurrent writers of one cell conflict and
+ * the engine re-runs the loser (serializable OCC). For `cas` the re-run
+ * sees the new version and throws `VersionConflictError`; `set` and
+ * `transition` simply apply again on the new state, within the database's
+ * retry budget (`Database.open(..., { maxRetries })`, default 10). That
+ * budget is ample: 64 concurrent `transition`s of one cell took at most 2
+ * attempts each (measured on Node, Deno and Bun: in memory, strict on the
+ * simulated disk, and strict and batched on a real disk), so no larger
+ * per-call budget is set here.
  *
  * @module
  */
-import type { Scope } from "./context.ts";
+import { decodeValue, encodeValue, type Value } from "../core/codec.ts";
+import { KeyReader } from "../core/keys.ts";
+import {
+  AlreadyExistsError,
+  CorruptionError,
+  NotFoundError,
+  VersionConflictError,
+} from "../errors.ts";
+import { typeName } from "../_type_name.ts";
+import type { Scope, TxContext } from "./context.ts";
+import { key, range, TAG } from "./layout.ts";
+import { checkName } from "./runs.ts";
 
-/** STUB. */
+/** The first byte of every state record (docs/format/kv_state.md); another value is corruption. */
+export const STATE_RECORD_FORMAT = 1;
+/** Header bytes before the value: format, u64 version, u64 updatedAt. */
+const HEADER_BYTES = 17;
+const VERSION_AT = 1;
+const UPDATED_AT = 9;
+const TWO_32 = 4294967296;
+
+/** A cell's state: what {@link StateCells.read} returns and `transition` functions receive. */
+export interface CellState {
+  /** The value. */
+  value: Value;
+  /** The version: 1 when created, +1 per write. */
+  version: number;
+  /** Time of the last write, ms since the epoch (database clock). */
+  updatedAt: number;
+}
+
+/**
+ * A pure function from a cell's state to its next value and a result:
+ * `(state) => [newValue, result]`. It may be called more than once.
+ */
+export type Transition<R> = (state: Readonly<CellState>) => readonly [Value, R];
+
+/**
+ * A run's state cells. Every method returns a Promise; on a run handle
+ * (`run.state`) each call is one transaction, on a transaction handle
+ * (`tx.state`) it joins the caller's transaction. Holds no state.
+ *
+ * Reads work in any run status; writes need the run active or paused
+ * (`RunClosedError` otherwise, `RunNotFoundError` for an unknown run).
+ * Invalid arguments throw `TypeError`/`RangeError` before anything is
+ * written.
+ *
+ * @example Two workers coordinate through one cell
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * await run.state.init("jobs", { next: 0 });
+ * const take = () =>
+ *   run.state.transition("jobs", (s) => {
+ *     const next = (s.value as { next: number }).next;
+ *     return [{ next: next + 1 }, next];
+ *   });
+ * const taken = await Promise.all([take(), take()]);
+ * assert.deepEqual(taken.sort(), [0, 1]);
+ * assert.equal((await run.state.read("jobs"))?.version, 3);
+ * ```
+ */
 export class StateCells {
   readonly #scope: Scope;
-  /** @internal */
+
+  /** @internal Use `run.state` or `tx.state`. */
   constructor(scope: Scope) {
     this.#scope = scope;
   }
-  /** @internal */
-  get scope(): Scope {
-    return this.#scope;
+
+  /**
+   * Creates cell `name` with `value` at version 1.
+   *
+   * @param name The cell's name.
+   * @param value Any storable value.
+   * @throws {AlreadyExistsError} If the cell exists.
+   * @throws {TypeError} If `name` is not a non-empty string or `value` not storable.
+   * @throws {RangeError} If `name` is over 1024 UTF-8 bytes or `value` too large.
+   * @throws {RunNotFoundError} If the run does not exist.
+   * @throws {RunClosedError} If the run is completed, failed, cancelled or archived.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { AlreadyExistsError, Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const run = await db.runs.create();
+   * await run.state.init("phase", "plan");
+   * await assert.rejects(run.state.init("phase", "act"), AlreadyExistsError);
+   * assert.equal((await run.state.read("phase"))?.value, "plan");
+   * ```
+   */
+  async init(name: string, value: Value): Promise<void> {
+    checkName(name, "a state cell name");
+    const encoded = encodeValue(value);
+    return await this.#scope.exec(async (ctx) => {
+      const what = `init state cell ${show(name)}`;
+      const { k, bytes } = await this.#forWrite(ctx, name, what);
+      if (bytes !== undefined) throw new AlreadyExistsError(`Cannot ${what}: it exists`);
+      ctx.tx.put(k, encodeRecord(1, ctx.now(), encoded));
+    });
   }
+
+  /**
+   * The cell's value, version and time of its last write, or undefined if
+   * there is no such cell.
+   *
+   * @param name The cell's name.
+   * @returns `{ value, version, updatedAt }`.
+   * @throws {TypeError} If `name` is not a non-empty string.
+   * @throws {RangeError} If `name` is over 1024 UTF-8 bytes.
+   * @throws {RunNotFoundError} If the run does not exist.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open(undefined, { clock: () => 1_000 });
+   * const run = await db.runs.create();
+   * assert.equal(await run.state.read("phase"), undefined);
+   * await run.state.init("phase", "plan");
+   * assert.deepEqual(await run.state.read("phase"), {
+   *   value: "plan",
+   *   version: 1,
+   *   updatedAt: 1_000,
+   * });
+   * ```
+   */
+  async read(name: string): Promise<CellState | undefined> {
+    checkName(name, "a state cell name");
+    return await this.#scope.exec(async (ctx) => {
+      const run = await ctx.readableRun(this.#scope.runId, `read state cell ${show(name)}`);
+      const bytes = await ctx.tx.get(cellKey(run.n, name));
+      return bytes === undefined ? undefined : decodeRecord(bytes, name);
+    });
+  }
+
+  /**
+   * Compare-and-swap: writes `value` if the cell is at `expectedVersion`.
+   *
+   * @param name The cell's name.
+   * @param expectedVersion The version the caller read (a positive integer).
+   * @param value The new value.
+   * @returns The new version, `expectedVersion + 1`.
+   * @throws {VersionConflictError} If the cell is at another version
+   *   (`expected` and `actual` say which); nothing is written.
+   * @throws {NotFoundError} If there is no such cell.
+   * @throws {TypeError} If `name` is not a non-empty string, `expectedVersion`
+   *   not a number, or `value` not storable.
+   * @throws {RangeError} If `name` is over 1024 UTF-8 bytes, `expectedVersion`
+   *   not a positive safe integer, or `value` too large.
+   * @throws {RunNotFoundError} If the run does not exist.
+   * @throws {RunClosedError} If the run is completed, failed, cancelled or archived.
+   *
+   * @example A read-modify-write loop
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database, VersionConflictError } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const run = await db.runs.create();
+   * await run.state.init("counter", 0);
+   * for (;;) {
+   *   const s = (await run.state.read("counter"))!;
+   *   try {
+   *     assert.equal(await run.state.cas("counter", s.version, (s.value as number) + 1), 2);
+   *     break;
+   *   } catch (e) {
+   *     if (!(e instanceof VersionConflictError)) throw e; // someone else won: read again
+   *   }
+   * }
+   * await assert.rejects(run.state.cas("counter", 1, 5), { expected: 1, actual: 2 });
+   * ```
+   */
+  async cas(name: string, expectedVersion: number, value: Value): Promise<number> {
+    checkName(name, "a state cell name");
+    checkVersion(expectedVersion, name);
+    const encoded = encodeValue(value);
+    return await this.#scope.exec(async (ctx) => {
+      const what = `cas state cell ${show(name)}`;
+      const { k, bytes } = await this.#forWrite(ctx, name, what);
+      if (bytes === undefined) throw new NotFoundError(`Cannot ${what}: it does not exist`);
+      const actual = decodeVersion(bytes, name);
+      if (actual !== expectedVersion) {
+        throw new VersionConflictError(
+          `Cannot ${what}: expected version ${expectedVersion}, the cell is at ${actual}`,
+          { expected: expectedVersion, actual },
+        );
+      }
+      ctx.tx.put(k, encodeRecord(actual + 1, ctx.now(), encoded));
+      return actual + 1;
+    });
+  }
+
+  /**
+   * Writes `value` whatever the version (creating the cell at version 1 if
+   * it is missing). Concurrent `set`s of one cell are serialized: each
+   * returns a distinct version.
+   *
+   * @param name The cell's name.
+   * @param value The new value.
+   * @returns The new version.
+   * @throws {TypeError} If `name` is not a non-empty string or `value` not storable.
+   * @throws {RangeError} If `name` is over 1024 UTF-8 bytes or `value` too large.
+   * @throws {RunNotFoundError} If the run does not exist.
+   * @throws {RunClosedError} If the run is completed, failed, cancelled or archived.
+   * @throws {TransactionConflictError} If every attempt conflicted.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const run = await db.runs.create();
+   * assert.equal(await run.state.set("mode", "explore"), 1);
+   * assert.equal(await run.state.set("mode", "exploit"), 2);
+   * ```
+   */
+  async set(name: string, value: Value): Promise<number> {
+    checkName(name, "a state cell name");
+    const encoded = encodeValue(value);
+    return await this.#scope.exec(async (ctx) => {
+      const { k, bytes } = await this.#forWrite(ctx, name, `set state cell ${show(name)}`);
+      const version = bytes === undefined ? 1 : decodeVersion(bytes, name) + 1;
+      ctx.tx.put(k, encodeRecord(version, ctx.now(), encoded));
+      return version;
+    });
+  }
+
+  /**
+   * Removes the cell.
+   *
+   * @param name The cell's name.
+   * @returns True if it existed.
+   * @throws {TypeError} If `name` is not a non-empty string.
+   * @throws {RangeError} If `name` is over 1024 UTF-8 bytes.
+   * @throws {RunNotFoundError} If the run does not exist.
+   * @throws {RunClosedError} If the run is completed, failed, cancelled or archived.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const run = await db.runs.create();
+   * await run.state.init("lock", "worker-1");
+   * assert.equal(await run.state.delete("lock"), true);
+   * assert.equal(await run.state.delete("lock"), false);
+   * ```
+   */
+  async delete(name: string): Promise<boolean> {
+    checkName(name, "a state cell name");
+    return await this.#scope.exec(async (ctx) => {
+      const { k, bytes } = await this.#forWrite(ctx, name, `delete state cell ${show(name)}`);
+      if (bytes === undefined) return false;
+      ctx.tx.delete(k);
+      return true;
+    });
+  }
+
+  /**
+   * Whether the cell exists.
+   *
+   * @param name The cell's name.
+   * @returns True if it does.
+   * @throws {TypeError} If `name` is not a non-empty string.
+   * @throws {RangeError} If `name` is over 1024 UTF-8 bytes.
+   * @throws {RunNotFoundError} If the run does not exist.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const run = await db.runs.create();
+   * await run.state.set("ready", false);
+   * assert.equal(await run.state.exists("ready"), true);
+   * assert.equal(await run.state.exists("done"), false);
+   * ```
+   */
+  async exists(name: string): Promise<boolean> {
+    checkName(name, "a state cell name");
+    return await this.#scope.exec(async (ctx) => {
+      const run = await ctx.readableRun(this.#scope.runId, `check state cell ${show(name)}`);
+      return (await ctx.tx.get(cellKey(run.n, name))) !== undefined;
+    });
+  }
+
+  /**
+   * The names of the run's cells, in order (UTF-8 byte order).
+   *
+   * @returns The names.
+   * @throws {RunNotFoundError} If the run does not exist.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const run = await db.runs.create();
+   * await run.state.set("b", 2);
+   * await run.state.set("a", 1);
+   * assert.deepEqual(await run.state.list(), ["a", "b"]);
+   * ```
+   */
+  async list(): Promise<string[]> {
+    return await this.#scope.exec(async (ctx) => {
+      const run = await ctx.readableRun(this.#scope.runId, "list state cells");
+      const rows = await ctx.tx.scan(range(key(run.n, TAG.STATE).finish()));
+      return rows.map(([k]) => cellName(k));
+    });
+  }
+
+  /**
+   * Reads the cell, calls `fn` with its state, writes the value `fn`
+   * returns at version + 1, and resolves to the result `fn` returns — all
+   * in one transaction.
+   *
+   * **`fn` MUST BE PURE: it may run more than once.** When another writer
+   * commits to the cell between this read and this commit, the whole
+   * transaction — read, `fn`, write — runs again on the new state, and
+   * only the last run's value and result count. So `fn` must depend on its
+   * argument alone and have no effects: no I/O, no logging or metrics, no
+   * changes to variables outside it, no API calls; and it must be
+   * synchronous. Do effects after `transition` resolves, with its result.
+   *
+   * A standalone call re-runs up to the database's `maxRetries` times
+   * (default 10), then throws `TransactionConflictError`; inside a
+   * transaction the caller's transaction re-runs as a whole instead.
+   *
+   * @param name The cell's name; it must exist (as in the seed: a missing
+   *   cell is `NotFoundError`, and `fn` is not called).
+   * @param fn `(state) => [newValue, result]`, pure.
+   * @returns `fn`'s result from the run that committed.
+   * @throws {NotFoundError} If there is no such cell.
+   * @throws {TypeError} If `name` is not a non-empty string, `fn` not a
+   *   function or returns no `[value, result]` pair, or the value is not storable.
+   * @throws {RangeError} If `name` is over 1024 UTF-8 bytes.
+   * @throws {RunNotFoundError} If the run does not exist.
+   * @throws {RunClosedError} If the run is completed, failed, cancelled or archived.
+   * @throws {TransactionConflictError} If every attempt conflicted.
+   * @throws Whatever `fn` throws (nothing is written then).
+   *
+   * @example Concurrent increments, none lost
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const run = await db.runs.create();
+   * await run.state.init("count", 0);
+   * const bump = () =>
+   *   run.state.transition("count", (s) => {
+   *     const n = (s.value as number) + 1;
+   *     return [n, n]; // new value, and the result handed back
+   *   });
+   * const results = await Promise.all(Array.from({ length: 8 }, bump));
+   * assert.deepEqual(results.sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8]);
+   * assert.equal((await run.state.read("count"))?.value, 8);
+   * ```
+   */
+  async transition<R>(name: string, fn: Transition<R>): Promise<R> {
+    checkName(name, "a state cell name");
+    const what = `transition state cell ${show(name)}`;
+    if (typeof fn !== "function") {
+      throw new TypeError(`Cannot ${what}: fn must be a function, got ${typeName(fn)}`);
+    }
+    return await this.#scope.exec(async (ctx) => {
+      const { k, bytes } = await this.#forWrite(ctx, name, what);
+      if (bytes === undefined) throw new NotFoundError(`Cannot ${what}: it does not exist`);
+      const state = decodeRecord(bytes, name);
+      const out: unknown = fn(state);
+      if (!Array.isArray(out) || out.length !== 2) {
+        throw new TypeError(`Cannot ${what}: fn must return a [newValue, result] pair`);
+      }
+      const encoded = encodeValue(out[0]);
+      ctx.tx.put(k, encodeRecord(state.version + 1, ctx.now(), encoded));
+      return out[1] as R;
+    });
+  }
+
+  /** The run (writable), the cell's key and its current record. */
+  async #forWrite(
+    ctx: TxContext,
+    name: string,
+    what: string,
+  ): Promise<{ k: Uint8Array; bytes: Uint8Array | undefined }> {
+    const run = await ctx.writableRun(this.#scope.runId, what);
+    const k = cellKey(run.n, name);
+    return { k, bytes: await ctx.tx.get(k) };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Records
+
+/** `u32(run) · 03 · string(name)`. */
+function cellKey(run: number, name: string): Uint8Array {
+  return key(run, TAG.STATE).string(name).finish();
+}
+
+function cellName(k: Uint8Array): string {
+  const r = new KeyReader(k);
+  r.u32();
+  r.u8();
+  return r.string();
+}
+
+function encodeRecord(version: number, updatedAt: number, encoded: Uint8Array): Uint8Array {
+  const rec = new Uint8Array(HEADER_BYTES + encoded.length);
+  rec[0] = STATE_RECORD_FORMAT;
+  writeU64(rec, VERSION_AT, version);
+  writeU64(rec, UPDATED_AT, updatedAt);
+  rec.set(encoded, HEADER_BYTES);
+  return rec;
+}
+
+function corrupt(name: string, cause?: unknown): CorruptionError {
+  return new CorruptionError(`Cannot read state cell ${show(name)}: its record is malformed`, {
+    where: `state record ${show(name)}`,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** The version, read without decoding the value. */
+function decodeVersion(bytes: Uint8Array, name: string): number {
+  if (bytes.length <= HEADER_BYTES || bytes[0] !== STATE_RECORD_FORMAT) throw corrupt(name);
+  const v = readU64(bytes, VERSION_AT);
+  if (v < 1 || !Number.isSafeInteger(v)) throw corrupt(name);
+  return v;
+}
+
+function decodeRecord(bytes: Uint8Array, name: string): CellState {
+  const version = decodeVersion(bytes, name);
+  let value: Value;
+  try {
+    value = decodeValue(bytes.subarray(HEADER_BYTES));
+  } catch (cause) {
+    throw corrupt(name, cause);
+  }
+  return { value, version, updatedAt: readU64(bytes, UPDATED_AT) };
+}
+
+function writeU64(b: Uint8Array, at: number, n: number): void {
+  const hi = Math.floor(n / TWO_32);
+  const lo = n >>> 0;
+  b[at] = hi >>> 24;
+  b[at + 1] = (hi >>> 16) & 0xff;
+  b[at + 2] = (hi >>> 8) & 0xff;
+  b[at + 3] = hi & 0xff;
+  b[at + 4] = lo >>> 24;
+  b[at + 5] = (lo >>> 16) & 0xff;
+  b[at + 6] = (lo >>> 8) & 0xff;
+  b[at + 7] = lo & 0xff;
+}
+
+function readU64(b: Uint8Array, at: number): number {
+  const hi = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+  const lo = ((b[at + 4]! << 24) | (b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0;
+  return hi * TWO_32 + lo;
+}
+
+// ---------------------------------------------------------------------------
+// Argument checks
+
+function checkVersion(v: unknown, name: string): void {
+  const what = `cas state cell ${show(name)}`;
+  if (typeof v !== "number") {
+    throw new TypeError(`Cannot ${what}: expectedVersion must be a number, got ${typeName(v)}`);
+  }
+  if (!Number.isSafeInteger(v) || v < 1) {
+    throw new RangeError(`Cannot ${what}: expectedVersion must be a positive integer, got ${v}`);
+  }
+}
+
+/** A name for an error message: quoted, cut at 64 characters. */
+function show(k: string): string {
+  return JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}…` : k);
 }
