@@ -306,7 +306,7 @@ export class KvStore {
       // commit-time stamp below writes into it.
       ctx.tx.put(k, encodeRecord(encoded, expiresAt));
       if (expiresAt !== undefined) ctx.tx.put(expiryKey(EXPIRY_PREFIX, expiresAt, k), EMPTY);
-      ctx.tx.atCommit((view) => stampVersion(view, k));
+      ctx.tx.atCommit((view) => stampVersion(view, k, expiresAt));
     });
   }
 
@@ -548,12 +548,23 @@ function encodeRecord(encoded: Uint8Array, expiresAt: number | undefined): Uint8
  * record this transaction holds for `k` now — the last one put, if the key
  * was put twice; nothing if it was deleted since.
  */
-function stampVersion(view: CommitView, k: Uint8Array): void {
-  // The transaction's own write: the very buffer put() handed over.
+function stampVersion(view: CommitView, k: Uint8Array, indexed: number | undefined): void {
+  // The transaction's last write of the key: the very buffer put() handed over.
   const rec = view.get(k);
+  const final = rec === undefined ? undefined : kvRecordExpiresAt(rec);
   if (rec !== undefined && rec.length >= HEADER_BYTES && rec[0] === KV_RECORD_FORMAT) {
     writeU64(rec, VERSION_AT, view.version);
   }
+  // Keep exactly one expiry index entry per expiring record: drop this
+  // put's entry if a later write in the transaction replaced it, and the
+  // replaced record's entry. Found at commit time — never validated, so a
+  // put still never conflicts.
+  if (indexed !== undefined && indexed !== final) {
+    view.delete(expiryKey(EXPIRY_PREFIX, indexed, k));
+  }
+  const previous = view.previous(k);
+  const old = previous === undefined ? undefined : kvRecordExpiresAt(previous);
+  if (old !== undefined && old !== final) view.delete(expiryKey(EXPIRY_PREFIX, old, k));
 }
 
 /** Reads and checks a record's header. */

@@ -127,6 +127,8 @@ export interface CommitView {
   readonly version: number;
   /** The newest value of `key` (committed, in flight, or written by this transaction). */
   get(key: Uint8Array): Uint8Array | undefined;
+  /** The newest value of `key` before this transaction (committed or in flight). */
+  previous(key: Uint8Array): Uint8Array | undefined;
   /** Adds a write to the committing transaction. */
   put(key: Uint8Array, value: Uint8Array): void;
   /** Adds a delete to the committing transaction. */
@@ -676,10 +678,11 @@ export class Engine {
     const view: CommitView = {
       version: this.#assigned + 1, // the log numbers records after the engine's last
       get: (key) => {
-        const id = keyId(key);
-        const own = tx.writes.get(id);
-        if (own !== undefined) return own.value ?? undefined;
-        const pending = this.#inflight.get(id);
+        const own = tx.writes.get(keyId(key));
+        return own !== undefined ? own.value ?? undefined : view.previous(key);
+      },
+      previous: (key) => {
+        const pending = this.#inflight.get(keyId(key));
         if (pending !== undefined) return pending.value ?? undefined;
         return this.store.get(key);
       },
