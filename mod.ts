@@ -2,14 +2,32 @@
  * in-mem: a durable, embedded state substrate for AI agents, for Deno, Bun
  * and Node.
  *
- * This release is the foundation: the WebAssembly core the database is built
- * on. It exports the ordered, snapshot-capable key–value store that holds
- * every key and value in WebAssembly memory, CRC32C (the WAL's record
- * checksum) and SHA-256 (the event log's hash chain), and the error classes.
- * The WAL, transactions and the agent primitives (runs, KV, events, state
- * cells, traces) build on these in the next releases.
+ * Open a {@link Database} (a directory, or in memory) and give every agent
+ * execution a run: inside it live a KV scratchpad ({@link KvStore}), an
+ * append-only SHA-256 hash-chained event log ({@link EventLog}), versioned
+ * compare-and-swap state cells ({@link StateCells}) and reasoning traces
+ * ({@link TraceStore}). Any mix commits atomically in one serializable
+ * transaction over a write-ahead log and survives power loss. The
+ * WebAssembly core underneath — an ordered store with O(1) snapshots, CRC32C
+ * and SHA-256 — is exported too.
  *
- * @example Store, snapshot, scan and hash
+ * @example A run, its primitives, and a transaction across them
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@in-mem/core";
+ *
+ * await using db = await Database.open(); // or Database.open("./agent-db")
+ * const run = await db.runs.create({ name: "triage" });
+ * await run.transaction(async (tx) => {
+ *   await tx.kv.put("task/status", "running");
+ *   await tx.events.append("task_started", { task: 1 });
+ *   await tx.traces.record({ kind: "thought", content: "starting" });
+ * });
+ * assert.equal(await run.kv.get("task/status"), "running");
+ * assert.equal((await run.events.verifyChain()).valid, true);
+ * ```
+ *
+ * @example The core: store, snapshot, scan and hash
  * ```ts
  * import assert from "node:assert/strict";
  * import { crc32c, OrderedStore, sha256Hex } from "@in-mem/core";

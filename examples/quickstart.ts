@@ -1,23 +1,31 @@
 import assert from "node:assert/strict";
-import { crc32c, OrderedStore, sha256Hex } from "../mod.ts";
+import { Database } from "../mod.ts";
 
-const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
+// A path makes it durable: Database.open("./agent-db", { durability: "strict" }).
+await using db = await Database.open(); // no path: in memory
 
-const store = new OrderedStore(); // keys and values live in WebAssembly memory
-store.put("run/1/status", "active");
-store.put("run/1/step", "plan");
-store.put("run/2/status", "active");
+const run = await db.runs.create({ name: "triage", tags: ["prod"] });
+await run.kv.put("task/status", "running");
+const { sequence } = await run.events.append("tool_called", { tool: "search" });
+await run.state.init("workflow", "start");
+const thought = await run.traces.record({ kind: "thought", content: "look at the logs" });
 
-const snap = store.snapshot(); // O(1): a frozen version
-store.put("run/1/status", "completed");
-assert.equal(text(snap.get("run/1/status")), "active");
-assert.equal(text(store.get("run/1/status")), "completed");
+// Any mix commits atomically, or not at all.
+await run.transaction(async (tx) => {
+  await tx.kv.put("task/status", "done");
+  await tx.events.append("task_finished", { ok: true });
+  await tx.state.cas("workflow", 1, "finished");
+  await tx.traces.recordChild(thought, {
+    kind: "decision",
+    question: "retry?",
+    options: ["yes", "no"],
+    chosen: "no",
+  });
+});
+await db.runs.complete(run.id);
 
-const keys = [...store.prefix("run/1/")].map(([key]) => text(key));
-assert.deepEqual(keys, ["run/1/status", "run/1/step"]); // in key order
-
-snap.release();
-store.close();
-
-assert.equal(sha256Hex(new TextEncoder().encode("abc")).slice(0, 16), "ba7816bf8f01cfea");
-assert.equal(crc32c(new TextEncoder().encode("123456789")), 0xe3069283);
+assert.equal(sequence, 0);
+assert.equal(await run.kv.get("task/status"), "done");
+assert.equal((await run.state.read("workflow"))?.version, 2);
+assert.equal((await run.events.verifyChain()).valid, true);
+assert.equal((await db.runs.get(run.id))?.status, "completed");

@@ -167,6 +167,7 @@ function main(): number {
       ["fmt", join(BIN, "deno"), ["fmt", "--check"]],
       ["build", join(BIN, "tsc"), ["-p", "tsconfig.build.json"]],
       ["exports", tsx, ["tools/check_exports.ts"]],
+      ["api-doc", tsx, ["tools/api_doc.ts", "--check"]],
       ["publint", join(BIN, "publint"), ["--strict"]],
       ["publish-dry-run", join(BIN, "deno"), ["publish", "--dry-run", "--allow-dirty"]],
     ];

@@ -1,6 +1,6 @@
 /**
  * The event log: an append-only, hash-chained sequence of events per run
- * (docs/format/events_traces.md "Event log").
+ * (docs/FORMAT.md "Event log").
  *
  * Every event gets the next sequence number (0, 1, 2, … with no gaps) and
  * a SHA-256 hash over its fields and the previous event's hash, so that
@@ -151,7 +151,7 @@ function timestampOf(ctx: TxContext, what: string): number {
 }
 
 // ---------------------------------------------------------------------------
-// Keys and records (docs/format/events_traces.md)
+// Keys and records (docs/FORMAT.md)
 
 const eventKey = (n: number, seq: number): Uint8Array => key(n, TAG.EVENT).u64(seq).finish();
 const headKey = (n: number): Uint8Array => key(n, TAG.EVENT_HEAD).finish();

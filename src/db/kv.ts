@@ -17,7 +17,7 @@
  * An entry may **expire** (`put(key, value, { ttlMs })`): from `expiresAt`
  * on, by the database clock, every read treats it as absent at once; the
  * database's sweeper removes it later (src/engine/ttl.ts). The record
- * format is in docs/format/kv_state.md.
+ * format is in docs/FORMAT.md "KV records and state cells".
  *
  * @module
  */
@@ -31,7 +31,7 @@ import type { Scope, TxContext } from "./context.ts";
 import { key, SYS, SYSTEM, TAG } from "./layout.ts";
 import { checkName } from "./runs.ts";
 
-/** The first byte of every KV record (docs/format/kv_state.md); another value is corruption. */
+/** The first byte of every KV record (docs/FORMAT.md "KV records and state cells"); another value is corruption. */
 export const KV_RECORD_FORMAT = 1;
 /** Bit of the flags byte: the record carries an expiry time. */
 const FLAG_EXPIRES = 0x01;

@@ -1,7 +1,7 @@
 /**
  * Runs: one per agent execution. Lifecycle (status transitions), parents
  * and children, tags and metadata, queries by index, stats, and cascading
- * delete. docs/format/runs.md describes the records and indices this file
+ * delete. docs/FORMAT.md "Runs" describes the records and indices this file
  * writes and the delete procedure.
  *
  * @module

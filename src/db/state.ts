@@ -2,7 +2,7 @@
  * State cells: named, versioned values for coordination (`run.state`,
  * `tx.state`) — the seed's StateCell. Each cell holds a value, a version
  * and the time of its last write, at `u32(run) · 03 · string(name)`
- * (src/db/layout.ts; record format in docs/format/kv_state.md).
+ * (src/db/layout.ts; record format in docs/FORMAT.md "KV records and state cells").
  *
  * A cell's version is its own counter: 1 when created (`init`, or `set` on
  * a missing cell), +1 on every write (`cas`, `set`, `transition`). Deleting
@@ -35,7 +35,7 @@ import type { Scope, TxContext } from "./context.ts";
 import { key, range, TAG } from "./layout.ts";
 import { checkName } from "./runs.ts";
 
-/** The first byte of every state record (docs/format/kv_state.md); another value is corruption. */
+/** The first byte of every state record (docs/FORMAT.md "KV records and state cells"); another value is corruption. */
 export const STATE_RECORD_FORMAT = 1;
 /** Header bytes before the value: format, u64 version, u64 updatedAt. */
 const HEADER_BYTES = 17;

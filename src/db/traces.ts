@@ -2,7 +2,7 @@
  * Reasoning traces: structured records of what an agent did and why (tool
  * calls, decisions, queries, thoughts, errors, custom kinds), nested by
  * parent, tagged, and indexed by kind, tag, parent and time
- * (docs/format/events_traces.md "Traces").
+ * (docs/FORMAT.md "Traces").
  *
  * A trace and all its index entries are written in one transaction, so a
  * query never sees a trace without its entries or the other way round. Each
@@ -340,7 +340,7 @@ function checkTime(v: unknown, what: string): number {
 }
 
 // ---------------------------------------------------------------------------
-// Keys and records (docs/format/events_traces.md)
+// Keys and records (docs/FORMAT.md)
 
 const traceKey = (n: number, id: string): Uint8Array => key(n, TAG.TRACE).string(id).finish();
 const countKey = (n: number): Uint8Array => key(n, TAG.TRACE_COUNT).finish();

@@ -90,7 +90,7 @@ test("append() chains hashes: prevHash is the previous hash, the first is 64 zer
 });
 
 test("the hash is SHA-256 of canonical {sequence,type,payload,timestamp,prevHash}", async () => {
-  // The worked example of docs/format/events_traces.md.
+  // The worked example of docs/FORMAT.md.
   const canonicalHex = "85a77061796c6f616481a47461736b01a87072657648617368d940" + "30".repeat(64) +
     "a873657175656e636500a974696d657374616d70cf0000018bcfe56800" +
     "a474797065ac7461736b5f73746172746564";

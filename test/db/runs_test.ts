@@ -689,7 +689,7 @@ test("delete() removes exactly the run's keys: its data range and its system ent
     }
   });
   const before = storeMap(db);
-  // The run's keys, by the documented layout (docs/format/runs.md).
+  // The run's keys, by the documented layout (docs/FORMAT.md "Runs").
   const expected = new Set<string>();
   for (const [k] of db.engine.store.entries(runRange(n))) expected.add(hex(k));
   assert.equal(expected.size, 180);

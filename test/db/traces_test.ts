@@ -52,7 +52,7 @@ const thought = (content: string): TraceType => ({ kind: "thought", content });
 
 const hex = (k: Uint8Array): string => Buffer.from(k).toString("hex");
 
-/** The index keys a trace must have (docs/format/events_traces.md "Indices"). */
+/** The index keys a trace must have (docs/FORMAT.md "Traces"). */
 function expectedIndexKeys(n: number, t: Trace): string[] {
   const kinds = t.type.kind === "custom" ? ["custom", t.type.name] : [t.type.kind];
   const out = kinds.map((k) =>
