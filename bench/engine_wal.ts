@@ -28,12 +28,17 @@ const newDir = (): string => {
   dirs.push(d);
   return d;
 };
-// Keys are made before timing starts: the rows measure commits, not key building.
+// Keys are made before timing starts (the rows measure commits, not key
+// building), as views into one buffer: a million separate ArrayBuffers would
+// make the garbage collector part of every row.
 const KEY_POOL = 1 << 20;
-const keys = Array.from(
-  { length: KEY_POOL },
-  (_, i) => new TextEncoder().encode(`key/${i.toString(36).padStart(8, "0")}`),
-);
+const KEY_BYTES = 12;
+const keyBytes = new Uint8Array(KEY_POOL * KEY_BYTES);
+const keys = Array.from({ length: KEY_POOL }, (_, i) => {
+  const k = keyBytes.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+  k.set(new TextEncoder().encode(`key/${i.toString(36).padStart(8, "0")}`));
+  return k;
+});
 let seq = 0;
 const key = (): Uint8Array => keys[seq++ & (KEY_POOL - 1)]!;
 
@@ -106,15 +111,29 @@ const recDir = newDir();
   await Promise.all(batch);
   await db.close();
 }
-let t = performance.now();
-const recovered = await openEngine({ dir: recDir, fs, checkpointAfterBytes: 0 });
-const replayMs = performance.now() - t;
+// The first open in this process runs cold (the replay code is not compiled
+// yet); later ones show the steady rate. Both are reported.
+const replayMs: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const t0 = performance.now();
+  const db = await openEngine({ dir: recDir, fs, checkpointAfterBytes: 0 });
+  replayMs.push(performance.now() - t0);
+  await db.close();
+}
+const rate = (ms: number): string =>
+  Math.round(RECOVERY_RECORDS / (ms / 1000)).toLocaleString("en-US");
+const warm = replayMs.slice(1).sort((a, b) => a - b);
+const warmMedian = (warm[1]! + warm[2]!) / 2;
 rows.push(
-  `${"recovery replay".padEnd(32)} ${
-    Math.round(RECOVERY_RECORDS / (replayMs / 1000)).toLocaleString("en-US")
-  } records/s (${RECOVERY_RECORDS} records in ${replayMs.toFixed(0)} ms)`,
+  `${"recovery replay, first open".padEnd(32)} ${
+    rate(replayMs[0]!)
+  } records/s (${RECOVERY_RECORDS} records in ${replayMs[0]!.toFixed(0)} ms)`,
+  `${"recovery replay, median of 4".padEnd(32)} ${rate(warmMedian)} records/s (${
+    warmMedian.toFixed(0)
+  } ms)`,
 );
-t = performance.now();
+const recovered = await openEngine({ dir: recDir, fs, checkpointAfterBytes: 0 });
+let t = performance.now();
 const info = (await recovered.checkpoint())!;
 const ckptMs = performance.now() - t;
 rows.push(
