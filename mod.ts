@@ -9,7 +9,11 @@
  * ({@link TraceStore}). Any mix commits atomically in one serializable
  * transaction over a write-ahead log and survives power loss. The
  * WebAssembly core underneath — an ordered store with O(1) snapshots, CRC32C
- * and SHA-256 — is exported too.
+ * and SHA-256 — is exported too, and so is the file layer: the
+ * {@link FileAdapter} interface a database reads and writes through (pass
+ * your own as the `fs` option), the `node:fs` adapter ({@link NodeFileAdapter})
+ * and a simulated disk with power loss and fault injection ({@link SimFS})
+ * for crash tests of your own.
  *
  * @example A run, its primitives, and a transaction across them
  * ```ts
@@ -122,6 +126,37 @@ export {
   hashEvent,
 } from "./src/db/events.ts";
 export { type CellState, StateCells, type Transition } from "./src/db/state.ts";
+export {
+  type FileAdapter,
+  type FileHandle,
+  type FileLock,
+  FsError,
+  type FsErrorCode,
+  type OpenOptions,
+} from "./src/fs/types.ts";
+export { NodeFileAdapter } from "./src/fs/node.ts";
+export {
+  type SimBitFlipFault,
+  type SimCrashMode,
+  type SimFate,
+  type SimFault,
+  type SimFaultCount,
+  type SimFaultKind,
+  type SimFaultTiming,
+  SimFS,
+  type SimFSOptions,
+  type SimIoFault,
+  type SimLatentSectorFault,
+  type SimMisdirectedWriteFault,
+  type SimNoSpaceFault,
+  type SimOp,
+  type SimPathMatcher,
+  type SimPendingOp,
+  type SimSectorBytes,
+  type SimShortWriteFault,
+  type SimStats,
+  type SimSyncFault,
+} from "./src/fs/sim.ts";
 export type { Value } from "./src/core/codec.ts";
 export {
   type CustomTrace,

@@ -24,6 +24,8 @@
  */
 export class InMemError extends Error {
   /**
+   * Creates the error; `name` becomes the class's name.
+   *
    * @param message What failed, as "Cannot …: detail".
    * @param options `cause`: the underlying error, if any.
    */
@@ -85,6 +87,8 @@ export class TransactionConflictError extends InMemError {
   /** How many times the transaction ran. */
   readonly attempts: number;
   /**
+   * Creates the error with the number of attempts made.
+   *
    * @param message What failed, as "Cannot …: detail".
    * @param options `attempts`: runs made; `cause`: the last conflict.
    */
@@ -146,6 +150,8 @@ export class CorruptionError extends InMemError {
   /** Where the damage was found (a file and offset, or a structure). */
   readonly where: string;
   /**
+   * Creates the error with where the damage was found.
+   *
    * @param message What failed, as "Cannot …: detail".
    * @param options `where`: location of the damage; `cause`: underlying error.
    */
@@ -204,6 +210,8 @@ export class RunNotFoundError extends InMemError {
   /** The id that was not found. */
   readonly runId: string;
   /**
+   * Creates the error with the id that was not found.
+   *
    * @param message What failed, as "Cannot …: detail".
    * @param options `runId`: the missing run.
    */
@@ -236,6 +244,8 @@ export class RunClosedError extends InMemError {
   /** Its status, which does not accept writes. */
   readonly status: string;
   /**
+   * Creates the error with the run and its status.
+   *
    * @param message What failed, as "Cannot …: detail".
    * @param options `runId` and its `status`.
    */
@@ -265,6 +275,8 @@ export class InvalidTransitionError extends InMemError {
   /** The status asked for. */
   readonly to: string;
   /**
+   * Creates the error with the refused transition.
+   *
    * @param message What failed, as "Cannot …: detail".
    * @param options The `from` and `to` statuses.
    */
@@ -324,6 +336,8 @@ export class VersionConflictError extends InMemError {
   /** The version the cell has. */
   readonly actual: number;
   /**
+   * Creates the error with both versions.
+   *
    * @param message What failed, as "Cannot …: detail".
    * @param options The `expected` and `actual` versions.
    */

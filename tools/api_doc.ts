@@ -3,7 +3,14 @@
  * --json`), so the reference never drifts from the code.
  *
  *   npm run docs:api            # rewrite docs/API.md
- *   tsx tools/api_doc.ts --check  # exit 1 if docs/API.md is stale
+ *   tsx tools/api_doc.ts --check  # exit 1 if docs/API.md is stale, or if an
+ *                                 # export lacks its `@example`
+ *
+ * `--check` also enforces the project's documentation rule: every exported
+ * class, function and constant, and every public method of an exported class
+ * (not `@internal`, not a `[Symbol.dispose]`/`[Symbol.asyncDispose]`), has a
+ * runnable `@example` (interfaces and type aliases are exempt). It lists the
+ * offenders.
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -135,7 +142,39 @@ function signature(name: string, fn: FnDef): string {
   return `${name}${tp}(${fn.params.map(param).join(", ")})${ret}`;
 }
 
-function render(): string {
+const hasExample = (doc: JsDoc | undefined): boolean =>
+  (doc?.tags ?? []).some((t) => t.kind === "example");
+
+const DISPOSERS = new Set(["[Symbol.dispose]", "[Symbol.asyncDispose]"]);
+
+/**
+ * The exports that break the documentation rule: each exported class,
+ * function and variable, and each public non-internal method of an exported
+ * class, needs an `@example` tag.
+ */
+function missingExamples(symbols: Symbol_[]): string[] {
+  const out: string[] = [];
+  for (const s of symbols) {
+    const d = s.declarations.find((x) => x.kind !== "import") ?? s.declarations[0]!;
+    if (!["class", "function", "variable"].includes(d.kind)) continue;
+    if (internal(d.jsDoc)) continue;
+    if (!hasExample(d.jsDoc)) out.push(`${d.kind} ${s.name}`);
+    if (d.kind !== "class") continue;
+    for (const m of d.def.methods ?? []) {
+      if (m.kind !== undefined && m.kind !== "method") continue; // getters, setters
+      if (internal(m.jsDoc) || m.accessibility === "private" || m.accessibility === "protected") {
+        continue;
+      }
+      if (m.name.startsWith("#") || DISPOSERS.has(m.name)) continue;
+      if (!hasExample(m.jsDoc)) {
+        out.push(`method ${s.name}.${m.isStatic ? "" : "prototype."}${m.name}`);
+      }
+    }
+  }
+  return out;
+}
+
+function render(): { text: string; missing: string[] } {
   const r = spawnSync(join(ROOT, "node_modules/.bin/deno"), ["doc", "--json", "mod.ts"], {
     cwd: ROOT,
     encoding: "utf8",
@@ -228,11 +267,17 @@ function render(): string {
     if (list === undefined) continue;
     out.push(`## ${title[kind]}`, "", ...list);
   }
-  return out.join("\n").trimEnd() + "\n";
+  return { text: out.join("\n").trimEnd() + "\n", missing: missingExamples(symbols) };
 }
 
-const text = render();
+const { text, missing } = render();
 if (process.argv.includes("--check")) {
+  let failed = false;
+  if (missing.length > 0) {
+    console.error(`${missing.length} export(s) of mod.ts lack an @example in their JSDoc:`);
+    for (const m of missing) console.error(`  ${m}`);
+    failed = true;
+  }
   let old = "";
   try {
     old = readFileSync(OUT, "utf8");
@@ -241,8 +286,9 @@ if (process.argv.includes("--check")) {
   }
   if (old !== text) {
     console.error("docs/API.md is stale: run `npm run docs:api`");
-    process.exit(1);
+    failed = true;
   }
+  if (failed) process.exit(1);
 } else {
   writeFileSync(OUT, text);
   console.log(`wrote docs/API.md (${text.length} bytes)`);

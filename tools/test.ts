@@ -5,8 +5,9 @@
  * 1. rebuild the wasm core and fail if the committed generated module differs;
  * 2. typecheck (tsc, strict settings of tsconfig.json);
  * 3. lint and format check (deno lint, deno fmt --check);
- * 4. package checks: npm build to dist/, JSR/npm entry points agree, publint,
- *    `deno publish --dry-run`;
+ * 4. package checks: npm build to dist/, JSR/npm entry points agree,
+ *    docs/API.md current and every export with an `@example`, `deno doc
+ *    --lint`, publint, `deno publish --dry-run`;
  * 5. the JSDoc examples of every export, run as tests (`deno test --doc`);
  * 6. the test suite (test/**\/*_test.ts) under Node, then Deno, then Bun.
  *
@@ -168,6 +169,7 @@ function main(): number {
       ["build", join(BIN, "tsc"), ["-p", "tsconfig.build.json"]],
       ["exports", tsx, ["tools/check_exports.ts"]],
       ["api-doc", tsx, ["tools/api_doc.ts", "--check"]],
+      ["doc-lint", join(BIN, "deno"), ["doc", "--lint", "mod.ts"]],
       ["publint", join(BIN, "publint"), ["--strict"]],
       ["publish-dry-run", join(BIN, "deno"), ["publish", "--dry-run", "--allow-dirty"]],
     ];

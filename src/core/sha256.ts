@@ -211,6 +211,18 @@ export class Sha256 {
    * @returns This object, for chaining.
    * @throws {TypeError} If `data` is not a `Uint8Array`.
    * @throws {InvalidStateError} If the digest was already taken.
+   *
+   * @example Feed the input in pieces
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Sha256, sha256Hex } from "@in-mem/core";
+   *
+   * const bytes = (s: string) => new TextEncoder().encode(s);
+   * const hash = new Sha256();
+   * assert.equal(hash.update(bytes("ab")), hash); // returns itself, for chaining
+   * hash.update(new Uint8Array(0)).update(bytes("c"));
+   * assert.equal(hash.digestHex(), sha256Hex(bytes("abc")));
+   * ```
    */
   update(data: Uint8Array): this {
     checkBytes(data, "update the SHA-256 hash");
@@ -224,6 +236,19 @@ export class Sha256 {
    *
    * @returns A new 32-byte `Uint8Array`.
    * @throws {InvalidStateError} If the digest was already taken.
+   *
+   * @example The digest finishes the hash
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { InvalidStateError, Sha256, sha256 } from "@in-mem/core";
+   *
+   * const data = new TextEncoder().encode("abc");
+   * const hash = new Sha256().update(data);
+   * const digest = hash.digest();
+   * assert.equal(digest.length, 32);
+   * assert.deepEqual(digest, sha256(data));
+   * assert.throws(() => hash.digest(), InvalidStateError); // finished: start a new Sha256
+   * ```
    */
   digest(): Uint8Array {
     const s = this.#finish("digest the SHA-256 hash");
@@ -236,6 +261,18 @@ export class Sha256 {
    *
    * @returns 64 lowercase hexadecimal digits.
    * @throws {InvalidStateError} If the digest was already taken.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Sha256 } from "@in-mem/core";
+   *
+   * // SHA-256 of the empty input
+   * assert.equal(
+   *   new Sha256().digestHex(),
+   *   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+   * );
+   * ```
    */
   digestHex(): string {
     return outHex(this.#finish("digest the SHA-256 hash"));

@@ -14,9 +14,40 @@ import { SLAB_MAX_BYTES, slabAlloc } from "../_slab.ts";
 import { type Core, createCore, unlessOutOfMemory, WASM_MAX_MEMORY_BYTES } from "./_wasm.ts";
 import { typeName } from "../_type_name.ts";
 
-/** Largest key, in bytes (UTF-8 bytes for string keys). */
+/**
+ * Largest key, in bytes (UTF-8 bytes for string keys).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_KEY_BYTES, OrderedStore } from "@in-mem/core";
+ *
+ * const store = new OrderedStore();
+ * assert.equal(store.put("k".repeat(MAX_KEY_BYTES), "fits"), true);
+ * assert.throws(() => store.put("k".repeat(MAX_KEY_BYTES + 1), "v"), RangeError);
+ * // The limit counts UTF-8 bytes: "é" is two.
+ * assert.throws(() => store.put("é".repeat(MAX_KEY_BYTES / 2 + 1), "v"), RangeError);
+ * assert.equal(store.count(), 1);
+ * store.close();
+ * ```
+ */
 export const MAX_KEY_BYTES = 4096;
-/** Largest value, in bytes. */
+/**
+ * Largest value, in bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MAX_VALUE_BYTES, OrderedStore } from "@in-mem/core";
+ *
+ * const store = new OrderedStore();
+ * assert.throws(() => store.put("big", new Uint8Array(MAX_VALUE_BYTES + 1)), RangeError);
+ * assert.equal(store.has("big"), false);
+ * store.put("big", new Uint8Array(MAX_VALUE_BYTES));
+ * assert.equal(store.get("big")?.length, MAX_VALUE_BYTES);
+ * store.close();
+ * ```
+ */
 export const MAX_VALUE_BYTES: number = 16 * 1024 * 1024;
 
 /** A key or value: bytes, or a string stored as its UTF-8 bytes. */
@@ -69,9 +100,13 @@ export interface StoreMemory {
 export interface EntryView {
   /** The store's whole memory (do not write into it). */
   memory: Uint8Array;
+  /** Offset in `memory` of the key's first byte. */
   keyStart: number;
+  /** Offset in `memory` just past the key's last byte. */
   keyEnd: number;
+  /** Offset in `memory` of the value's first byte. */
   valueStart: number;
+  /** Offset in `memory` just past the value's last byte. */
   valueEnd: number;
 }
 
@@ -251,6 +286,26 @@ const snapshotReaper = new FinalizationRegistry<{ heap: Heap; ptr: number }>((he
 /**
  * Read operations shared by a live {@link OrderedStore} and its
  * {@link StoreSnapshot}s.
+ *
+ * @example Read a store or a snapshot alike
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OrderedStore, ReadableStore } from "@in-mem/core";
+ *
+ * // Code that only reads takes a ReadableStore: the live store or a snapshot.
+ * const users = (r: ReadableStore) =>
+ *   [...r.prefix("user/")].map(([k]) => new TextDecoder().decode(k));
+ *
+ * const store = new OrderedStore();
+ * store.put("user/ann", "1");
+ * const snap = store.snapshot();
+ * store.put("user/bob", "2");
+ * assert.ok(snap instanceof ReadableStore);
+ * assert.deepEqual(users(store), ["user/ann", "user/bob"]);
+ * assert.deepEqual(users(snap), ["user/ann"]);
+ * snap.release();
+ * store.close();
+ * ```
  */
 export abstract class ReadableStore {
   /** @internal */

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Value } from "../core/codec.ts";
+import type { Value } from "../core/codec.ts";
 import { decodeValue, encodeValue } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
 import type { Engine, Transaction } from "../engine/engine.ts";

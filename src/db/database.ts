@@ -65,7 +65,31 @@ export interface DatabaseStats {
   conflicts: number;
 }
 
-/** The primitives of one run inside a transaction. */
+/**
+ * The primitives of one run inside a transaction.
+ *
+ * @example A failed transaction writes nothing
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, RunTransaction } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * await assert.rejects(
+ *   run.transaction(async (tx) => {
+ *     assert.ok(tx instanceof RunTransaction);
+ *     assert.equal(tx.runId, run.id);
+ *     await tx.kv.put("draft", "half done");
+ *     await tx.events.append("draft_saved", {});
+ *     throw new Error("the tool failed");
+ *   }),
+ *   /the tool failed/,
+ * );
+ * // The transaction threw: none of its writes happened.
+ * assert.equal(await run.kv.get("draft"), undefined);
+ * assert.equal(await run.events.length(), 0);
+ * ```
+ */
 export class RunTransaction {
   /** The run's id. */
   readonly runId: string;
@@ -88,7 +112,32 @@ export class RunTransaction {
   }
 }
 
-/** A transaction across runs: {@link Database.transaction}'s argument. */
+/**
+ * A transaction across runs: {@link Database.transaction}'s argument.
+ *
+ * @example Create a run and its first data atomically
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * // Create a run and give it its first data in one atomic step.
+ * const id = await db.transaction(async (tx) => {
+ *   const run = await tx.runs.create({ name: "worker" });
+ *   await tx.run(run.id).kv.put("status", "ready");
+ *   return run.id;
+ * });
+ * assert.equal(await db.run(id).kv.get("status"), "ready");
+ * // A transaction that throws creates nothing.
+ * await assert.rejects(
+ *   db.transaction(async (tx) => {
+ *     await tx.runs.create({ name: "doomed" });
+ *     throw new Error("abort");
+ *   }),
+ * );
+ * assert.deepEqual(await db.runs.list(), [id]);
+ * ```
+ */
 export class DatabaseTransaction {
   readonly #ctx: TxContext;
   readonly #runs = new Map<string, RunTransaction>();
@@ -102,7 +151,7 @@ export class DatabaseTransaction {
       db: ctx.db,
       standalone: false,
       exec: (fn) => fn(ctx),
-      handle: (id) => new Run(db, id),
+      handle: (id) => new Run(db, id, ctx), // bound to this transaction
     });
   }
 
@@ -111,6 +160,21 @@ export class DatabaseTransaction {
    *
    * @param id The run id.
    * @returns The run's primitives.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const { id } = await db.runs.create();
+   * const seen = await db.transaction(async (tx) => {
+   *   assert.equal(tx.run(id), tx.run(id)); // one handle per run and transaction
+   *   await tx.run(id).kv.put("k", 1);
+   *   return await tx.run(id).kv.get("k"); // reads see the transaction's own writes
+   * });
+   * assert.equal(seen, 1);
+   * ```
    */
   run(id: string): RunTransaction {
     let r = this.#runs.get(id);
@@ -127,6 +191,24 @@ export class DatabaseTransaction {
  * A handle on one run: its primitives, each call a transaction of its own.
  * Making one does no I/O; operations on a run that does not exist throw
  * `RunNotFoundError`.
+ *
+ * @example Every primitive of a run
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, Run } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create({ name: "research" });
+ * assert.ok(run instanceof Run);
+ * await run.kv.put("plan", ["search", "answer"]);
+ * await run.events.append("step", { n: 1 });
+ * await run.state.init("attempts", 0);
+ * await run.traces.record({ kind: "thought", content: "search first" });
+ * assert.deepEqual(await run.kv.get("plan"), ["search", "answer"]);
+ * assert.equal(await run.events.length(), 1);
+ * assert.equal((await run.state.read("attempts"))?.value, 0);
+ * assert.equal(await run.traces.count(), 1);
+ * ```
  */
 export class Run {
   /** The run's id. */
@@ -140,19 +222,22 @@ export class Run {
   /** Reasoning traces. */
   readonly traces: TraceStore;
   readonly #db: Database;
+  readonly #ctx: TxContext | undefined;
 
-  /** @internal Use {@link Database.run} or `db.runs.create`. */
-  constructor(db: Database, id: string) {
+  /**
+   * @internal Use {@link Database.run} or `db.runs.create`. With `ctx` (the
+   * handle `tx.runs.create` returns) every method joins that transaction.
+   */
+  constructor(db: Database, id: string, ctx?: TxContext) {
     if (typeof id !== "string" || id.length === 0) {
       throw new TypeError(`Cannot address a run: its id must be a non-empty string`);
     }
     this.#db = db;
+    this.#ctx = ctx;
     this.id = id;
-    const scope: Scope = {
-      runId: id,
-      standalone: true,
-      exec: (fn, options) => db.execute(fn, options),
-    };
+    const scope: Scope = ctx === undefined
+      ? { runId: id, standalone: true, exec: (fn, options) => db.execute(fn, options) }
+      : { runId: id, standalone: false, exec: (fn) => fn(ctx) };
     this.kv = new KvStore(scope);
     this.events = new EventLog(scope);
     this.state = new StateCells(scope);
@@ -166,8 +251,37 @@ export class Run {
    *
    * @param fn The transaction body.
    * @returns What `fn` returned, once committed.
+   *
+   * @example Read-modify-write without lost updates
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const run = await db.runs.create();
+   * await run.state.init("counter", 0);
+   * // Read, then write, as one transaction: concurrent increments lose nothing.
+   * const increment = () =>
+   *   run.transaction(async (tx) => {
+   *     const n = (await tx.state.read("counter"))!.value as number;
+   *     await tx.state.set("counter", n + 1);
+   *     await tx.events.append("incremented", n);
+   *     return n;
+   *   });
+   * const seen = await Promise.all([increment(), increment(), increment()]);
+   * assert.deepEqual(seen.sort((x, y) => x - y), [0, 1, 2]);
+   * assert.equal((await run.state.read("counter"))?.value, 3);
+   * assert.equal(await run.events.length(), 3);
+   * ```
    */
   transaction<T>(fn: (tx: RunTransaction) => Promise<T> | T): Promise<T> {
+    const outer = this.#ctx;
+    if (outer !== undefined) {
+      // A handle made inside a transaction: the body joins it.
+      return Promise.resolve(
+        fn(new RunTransaction({ runId: this.id, standalone: false, exec: (f) => f(outer) })),
+      );
+    }
     return this.#db.execute((ctx) =>
       Promise.resolve(
         fn(new RunTransaction({ runId: this.id, standalone: false, exec: (f) => f(ctx) })),
@@ -241,6 +355,44 @@ export class Database {
    * @throws {LockedError} If another opener holds the directory.
    * @throws {CorruptionError} If durable data is damaged (and not `salvage`).
    * @throws {StorageError} If the file system fails.
+   *
+   * @example On disk, then reopened
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { Database, LockedError } from "@in-mem/core";
+   *
+   * const parent = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const dir = join(parent, "agent-db"); // created on first open
+   * let id: string;
+   * {
+   *   await using db = await Database.open(dir); // strict: a commit is on disk when it resolves
+   *   id = (await db.runs.create({ name: "triage" })).id;
+   *   await assert.rejects(Database.open(dir), LockedError); // one opener at a time
+   * }
+   * {
+   *   await using db = await Database.open(dir);
+   *   assert.equal((await db.runs.get(id))?.name, "triage");
+   * }
+   * rmSync(parent, { recursive: true });
+   * ```
+   *
+   * @example On a simulated disk: power loss, then reopen
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database, SimFS } from "@in-mem/core";
+   *
+   * const fs = new SimFS({ seed: 1 });
+   * const db = await Database.open("db", { fs });
+   * const run = await db.runs.create();
+   * await run.kv.put("step", 3); // strict durability: synced before it resolves
+   * const rebooted = fs.crash("reorderSubset"); // power loss: `fs` and `db` are dead
+   * await db.close().catch(() => {});
+   * await using after = await Database.open("db", { fs: rebooted });
+   * assert.equal(await after.run(run.id).kv.get("step"), 3);
+   * ```
    */
   static async open(path?: string, options: DatabaseOptions = {}): Promise<Database> {
     if (path !== undefined && (typeof path !== "string" || path.length === 0)) {
@@ -301,6 +453,21 @@ export class Database {
    * @param id The run id.
    * @returns The handle.
    * @throws {TypeError} If `id` is not a non-empty string.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database, RunNotFoundError } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const { id } = await db.runs.create();
+   * await db.run(id).kv.put("status", "running");
+   * assert.equal(await db.run(id).kv.get("status"), "running");
+   * // Making a handle checks nothing; using it on an unknown run does.
+   * const ghost = db.run("no-such-run");
+   * await assert.rejects(ghost.kv.get("status"), RunNotFoundError);
+   * assert.throws(() => db.run(""), TypeError);
+   * ```
    */
   run(id: string): Run {
     return new Run(this, id);
@@ -313,6 +480,34 @@ export class Database {
    *
    * @param fn The transaction body.
    * @returns What `fn` returned, once committed.
+   *
+   * @example Move a value between runs atomically
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const a = await db.runs.create();
+   * const b = await db.runs.create();
+   * await a.kv.put("budget", 10);
+   * // Move 4 from run a to run b: both writes commit, or neither.
+   * const left = await db.transaction(async (tx) => {
+   *   const budget = (await tx.run(a.id).kv.get("budget")) as number;
+   *   await tx.run(a.id).kv.put("budget", budget - 4);
+   *   await tx.run(b.id).kv.put("budget", 4);
+   *   return budget - 4;
+   * });
+   * assert.equal(left, 6);
+   * assert.equal(await b.kv.get("budget"), 4);
+   * await assert.rejects(
+   *   db.transaction(async (tx) => {
+   *     await tx.run(a.id).kv.put("budget", 0);
+   *     throw new Error("abort");
+   *   }),
+   *   /abort/,
+   * );
+   * assert.equal(await a.kv.get("budget"), 6); // the failed transaction wrote nothing
+   * ```
    */
   transaction<T>(fn: (tx: DatabaseTransaction) => Promise<T> | T): Promise<T> {
     return this.execute((ctx) => Promise.resolve(fn(new DatabaseTransaction(this, ctx))));
@@ -339,6 +534,26 @@ export class Database {
    * `sweepIntervalMs` anyway; expired entries are invisible either way).
    *
    * @returns How many entries were removed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * let now = 1_000_000;
+   * await using db = await Database.open(undefined, {
+   *   clock: () => now,
+   *   sweepIntervalMs: 3_600_000, // keep the background sweep out of the way
+   * });
+   * const run = await db.runs.create();
+   * await run.kv.put("session", "token", { ttlMs: 1_000 });
+   * await run.kv.put("notes", "kept");
+   * now += 1_000;
+   * assert.equal(await run.kv.get("session"), undefined); // invisible once expired
+   * assert.equal(await db.sweepExpired(), 1); // and now removed
+   * assert.equal(await db.sweepExpired(), 0);
+   * assert.deepEqual(await run.kv.list(), ["notes"]);
+   * ```
    */
   sweepExpired(): Promise<number> {
     this.#core.checkOpen();
@@ -347,6 +562,23 @@ export class Database {
 
   /**
    * Writes a checkpoint now, so the next open replays less WAL.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database, SimFS } from "@in-mem/core";
+   *
+   * const fs = new SimFS();
+   * {
+   *   await using db = await Database.open("db", { fs });
+   *   const run = await db.runs.create({ id: "r1" });
+   *   for (let i = 0; i < 100; i++) await run.kv.put(`k${i}`, i);
+   *   await db.checkpoint();
+   *   assert.equal((await fs.list("db/checkpoint")).filter((f) => f.endsWith(".ckpt")).length, 1);
+   * }
+   * await using db = await Database.open("db", { fs }); // loads the checkpoint
+   * assert.equal((await db.run("r1").kv.list()).length, 100);
+   * ```
    */
   async checkpoint(): Promise<void> {
     this.#core.checkOpen();
@@ -357,6 +589,22 @@ export class Database {
    * Figures: live keys and bytes, WAL bytes, memory, commits, conflicts.
    *
    * @returns The figures.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database } from "@in-mem/core";
+   *
+   * await using db = await Database.open();
+   * const before = await db.stats();
+   * const run = await db.runs.create();
+   * await run.kv.put("k", "v");
+   * const after = await db.stats();
+   * assert.equal(after.commits, before.commits + 2);
+   * assert.ok(after.keys > before.keys && after.bytes > before.bytes);
+   * assert.equal(after.conflicts, 0);
+   * assert.equal(after.walBytes, 0); // in memory: no WAL
+   * ```
    */
   stats(): Promise<DatabaseStats> {
     this.#core.checkOpen();
@@ -381,6 +629,21 @@ export class Database {
   /**
    * Waits for commits in flight, syncs and closes the files, releases the
    * lock. Idempotent; every operation afterwards throws DatabaseClosedError.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Database, DatabaseClosedError, SimFS } from "@in-mem/core";
+   *
+   * const fs = new SimFS();
+   * const db = await Database.open("db", { fs });
+   * const run = await db.runs.create({ id: "r1" });
+   * await db.close();
+   * await db.close(); // idempotent
+   * await assert.rejects(run.kv.get("k"), DatabaseClosedError);
+   * await using reopened = await Database.open("db", { fs }); // the lock was released
+   * assert.deepEqual(await reopened.runs.list(), ["r1"]);
+   * ```
    */
   close(): Promise<void> {
     this.#closed = true;

@@ -32,18 +32,64 @@ import type { Scope, TxContext } from "./context.ts";
 import { key, range, TAG } from "./layout.ts";
 import { checkName } from "./runs.ts";
 
-/** The `prevHash` of the first event of every log: 64 zeros. */
+/**
+ * The `prevHash` of the first event of every log: 64 zeros.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, GENESIS_HASH } from "@in-mem/core";
+ *
+ * assert.equal(GENESIS_HASH, "0".repeat(64));
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * const first = await run.events.append("started", {});
+ * await run.events.append("finished", {});
+ * assert.equal((await run.events.read(0))?.prevHash, GENESIS_HASH);
+ * assert.equal((await run.events.read(1))?.prevHash, first.hash);
+ * ```
+ */
 export const GENESIS_HASH: string = "0".repeat(64);
 
 /**
  * Events the async iterator ({@link EventLog}`[Symbol.asyncIterator]`)
  * reads per batch; each batch is one read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, EVENT_ITERATOR_BATCH } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * const total = EVENT_ITERATOR_BATCH + 1; // the iterator reads two batches
+ * await run.transaction(async (tx) => {
+ *   for (let i = 0; i < total; i++) await tx.events.append("tick", i);
+ * });
+ * let next = 0;
+ * for await (const e of run.events) assert.equal(e.sequence, next++);
+ * assert.equal(next, total);
+ * ```
  */
 export const EVENT_ITERATOR_BATCH = 256;
 
 /**
  * Events {@link EventLog.verifyChain} holds in memory at once: it reads the
  * log in scans of this many events (all in one transaction).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, EVENT_VERIFY_BATCH } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * const total = 2 * EVENT_VERIFY_BATCH + 1; // verified in three scans
+ * await run.transaction(async (tx) => {
+ *   for (let i = 0; i < total; i++) await tx.events.append("tick", i);
+ * });
+ * assert.deepEqual(await run.events.verifyChain(), { valid: true, length: total });
+ * ```
  */
 export const EVENT_VERIFY_BATCH = 1024;
 

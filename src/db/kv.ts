@@ -43,7 +43,26 @@ const HEADER_TTL_BYTES = 18;
 const VERSION_AT = 2;
 /** Offset of the u64 expiry time in the header. */
 const EXPIRES_AT = 10;
-/** Largest page {@link KvStore.page} returns when no `limit` is given. */
+/**
+ * Largest page {@link KvStore.page} returns when no `limit` is given.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, DEFAULT_KV_PAGE_LIMIT } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * await run.transaction(async (tx) => {
+ *   for (let i = 0; i < DEFAULT_KV_PAGE_LIMIT + 5; i++) await tx.kv.put(`item/${i}`, i);
+ * });
+ * const first = await run.kv.page("item/"); // no limit given
+ * assert.equal(first.entries.length, DEFAULT_KV_PAGE_LIMIT);
+ * const rest = await run.kv.page("item/", { cursor: first.cursor! });
+ * assert.equal(rest.entries.length, 5);
+ * assert.equal(rest.cursor, undefined);
+ * ```
+ */
 export const DEFAULT_KV_PAGE_LIMIT = 100;
 /** Records read per engine scan while listing (expired ones are skipped, then more read). */
 const SCAN_CHUNK = 256;

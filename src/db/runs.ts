@@ -103,6 +103,23 @@ export interface RunStats {
  * record), so a batch writes at most 2 × 10,000 keys, well under the
  * engine's `MAX_TXN_KEYS` (100,000). Inside `db.transaction`, a run with
  * more than this many keys cannot be deleted (RangeError): use `db.runs`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, DELETE_BATCH_KEYS } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * await run.transaction(async (tx) => {
+ *   for (let i = 0; i <= DELETE_BATCH_KEYS; i++) await tx.kv.put(`k${i}`, i);
+ * });
+ * // Inside a transaction the whole delete must fit in it: too many keys.
+ * await assert.rejects(db.transaction((tx) => tx.runs.delete(run.id)), RangeError);
+ * // db.runs.delete removes the run in batches, one transaction each.
+ * await db.runs.delete(run.id);
+ * assert.equal(await db.runs.get(run.id), undefined);
+ * ```
  */
 export const DELETE_BATCH_KEYS = 10_000;
 
@@ -110,6 +127,26 @@ export const DELETE_BATCH_KEYS = 10_000;
  * Most bytes (keys, and the children's rewritten records) one delete batch
  * writes, far under the engine's `MAX_TXN_BYTES` (32 MiB). A batch always
  * handles at least one key, whatever its size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, DELETE_BATCH_BYTES, DELETE_BATCH_KEYS } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * // 5,000 keys of 1,000 bytes: fewer than DELETE_BATCH_KEYS, but a delete
+ * // counts each key's bytes twice (for an index entry it may remove too):
+ * // over DELETE_BATCH_BYTES in all.
+ * const keys = 5_000;
+ * assert.ok(keys < DELETE_BATCH_KEYS && keys * 2 * 1_000 > DELETE_BATCH_BYTES);
+ * await run.transaction(async (tx) => {
+ *   for (let i = 0; i < keys; i++) await tx.kv.put(String(i).padStart(1_000, "0"), i);
+ * });
+ * await assert.rejects(db.transaction((tx) => tx.runs.delete(run.id)), RangeError);
+ * await db.runs.delete(run.id); // in batches of at most DELETE_BATCH_BYTES
+ * assert.equal(await db.runs.get(run.id), undefined);
+ * ```
  */
 export const DELETE_BATCH_BYTES: number = 8 * 1024 * 1024;
 
@@ -591,8 +628,9 @@ async function planDelete(ctx: TxContext, id: string, n: number): Promise<Delete
   }
   keysLeft -= kids.length;
   if (keysLeft === 0) return plan;
-  const rows = await ctx.tx.scan({ ...runRange(n), limit: keysLeft });
-  for (const row of rows) {
+  // One key more than fits tells whether anything is left after this batch.
+  const rows = await ctx.tx.scan({ ...runRange(n), limit: keysLeft + 1 });
+  for (const row of rows.slice(0, keysLeft)) {
     const cost = 2 * row[0].length + 16;
     if (plan.children.length + plan.data.length > 0 && bytes + cost > DELETE_BATCH_BYTES) {
       return plan;
@@ -600,7 +638,7 @@ async function planDelete(ctx: TxContext, id: string, n: number): Promise<Delete
     bytes += cost;
     plan.data.push(row);
   }
-  plan.complete = rows.length < keysLeft;
+  plan.complete = rows.length <= keysLeft;
   return plan;
 }
 
@@ -706,7 +744,9 @@ export class Runs {
    * Creates a run, active.
    *
    * @param options Id (default UUIDv7), name, tags, metadata (default `{}`), parent.
-   * @returns A handle on the new run.
+   * @returns A handle on the new run. From `tx.runs` inside
+   *   `db.transaction`, the handle joins that transaction (its writes commit
+   *   with it; once it is over, use `db.run(id)`).
    * @throws {AlreadyExistsError} If a run with that id exists (or is still being deleted).
    * @throws {RunNotFoundError} If the parent does not exist.
    * @throws {TypeError} On a malformed option (nothing is written).
@@ -1268,8 +1308,9 @@ export class Runs {
       const plan = await planDelete(ctx, id, r.n);
       if (atomic && !plan.complete) {
         throw new RangeError(
-          `Cannot delete run ${id} inside a transaction: it has more than DELETE_BATCH_KEYS ` +
-            `(${DELETE_BATCH_KEYS}) keys; use db.runs.delete`,
+          `Cannot delete run ${id} inside a transaction: it holds more than one delete batch ` +
+            `(DELETE_BATCH_KEYS ${DELETE_BATCH_KEYS} keys, DELETE_BATCH_BYTES ` +
+            `${DELETE_BATCH_BYTES} bytes); use db.runs.delete`,
         );
       }
       ctx.deleteRun(id);

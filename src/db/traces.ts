@@ -23,7 +23,25 @@ import type { Scope, TxContext } from "./context.ts";
 import { key, range, TAG } from "./layout.ts";
 import { checkName } from "./runs.ts";
 
-/** The built-in trace kinds, in the order of {@link TraceType}'s variants. */
+/**
+ * The built-in trace kinds, in the order of {@link TraceType}'s variants.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, TRACE_KINDS } from "@in-mem/core";
+ *
+ * assert.deepEqual(TRACE_KINDS, ["tool_call", "decision", "query", "thought", "error", "custom"]);
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * await run.traces.record({ kind: "thought", content: "look it up" });
+ * const counts = [];
+ * for (const kind of TRACE_KINDS) counts.push((await run.traces.queryByType(kind)).length);
+ * assert.deepEqual(counts, [0, 0, 0, 1, 0, 0]);
+ * // Any other kind is refused.
+ * await assert.rejects(run.traces.record({ kind: "dream" } as never), TypeError);
+ * ```
+ */
 export const TRACE_KINDS = [
   "tool_call",
   "decision",
@@ -36,7 +54,23 @@ export const TRACE_KINDS = [
 /** A trace kind: the `kind` of a {@link TraceType}. */
 export type TraceKind = typeof TRACE_KINDS[number];
 
-/** Most tags one trace may carry (each is an index entry). */
+/**
+ * Most tags one trace may carry (each is an index entry).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Database, MAX_TRACE_TAGS } from "@in-mem/core";
+ *
+ * await using db = await Database.open();
+ * const run = await db.runs.create();
+ * const tags = Array.from({ length: MAX_TRACE_TAGS + 1 }, (_, i) => `tag${i}`);
+ * const thought = { kind: "thought", content: "compare the sources" } as const;
+ * await assert.rejects(run.traces.record(thought, { tags }), RangeError);
+ * const id = await run.traces.record(thought, { tags: tags.slice(0, MAX_TRACE_TAGS) });
+ * assert.equal((await run.traces.get(id))?.tags.length, MAX_TRACE_TAGS);
+ * ```
+ */
 export const MAX_TRACE_TAGS = 64;
 
 /** A tool invocation. */

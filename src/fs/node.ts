@@ -685,7 +685,7 @@ class NodeLock implements FileLock {
  * import { mkdtempSync, rmSync } from "node:fs";
  * import { tmpdir } from "node:os";
  * import { join } from "node:path";
- * import { NodeFileAdapter } from "./node.ts";
+ * import { NodeFileAdapter } from "@in-mem/core";
  *
  * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
  * const fs = new NodeFileAdapter();
@@ -706,6 +706,30 @@ export class NodeFileAdapter implements FileAdapter {
    * @returns The handle.
    * @throws {TypeError} If `path` is not a non-empty string.
    * @throws {FsError} "NotFound", "AlreadyExists", "Permission", "Other" (e.g. a directory).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { NodeFileAdapter } from "@in-mem/core";
+   *
+   * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const fs = new NodeFileAdapter();
+   * const file = await fs.open(join(dir, "data"), { create: true });
+   * await file.write(new TextEncoder().encode("hello"), 0);
+   * await file.sync();
+   * assert.equal(await file.size(), 5);
+   * await file.close();
+   * const ro = await fs.open(join(dir, "data"), { readOnly: true });
+   * const buf = new Uint8Array(8);
+   * assert.equal(await ro.read(buf, 0), 5); // fewer than asked: end of file
+   * assert.equal(new TextDecoder().decode(buf.subarray(0, 5)), "hello");
+   * await assert.rejects(ro.write(buf, 0), { name: "FsError", code: "Permission" });
+   * await ro.close();
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   async open(path: string, options: OpenOptions = {}): Promise<FileHandle> {
     checkPath(path, "open");
@@ -722,6 +746,25 @@ export class NodeFileAdapter implements FileAdapter {
    * @param dir The directory.
    * @returns The names (no `.` or `..`).
    * @throws {FsError} "NotFound", "Permission", "Other" (not a directory).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { NodeFileAdapter } from "@in-mem/core";
+   *
+   * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const fs = new NodeFileAdapter();
+   * for (const name of ["b.log", "a.log"]) {
+   *   await (await fs.open(join(dir, name), { create: true })).close();
+   * }
+   * await fs.mkdir(join(dir, "sub"));
+   * assert.deepEqual(await fs.list(dir), ["a.log", "b.log", "sub"]);
+   * await assert.rejects(fs.list(join(dir, "missing")), { code: "NotFound" });
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   async list(dir: string): Promise<string[]> {
     checkPath(dir, "list");
@@ -735,6 +778,24 @@ export class NodeFileAdapter implements FileAdapter {
    * @param path The file.
    * @returns Nothing.
    * @throws {FsError} "NotFound", "Permission", "Other".
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { NodeFileAdapter } from "@in-mem/core";
+   *
+   * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const fs = new NodeFileAdapter();
+   * const path = join(dir, "old.log");
+   * await (await fs.open(path, { create: true })).close();
+   * await fs.remove(path);
+   * assert.equal(await fs.exists(path), false);
+   * await assert.rejects(fs.remove(path), { name: "FsError", code: "NotFound" });
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   remove(path: string): Promise<void> {
     checkPath(path, "remove");
@@ -748,6 +809,34 @@ export class NodeFileAdapter implements FileAdapter {
    * @param to The new path.
    * @returns Nothing.
    * @throws {FsError} "NotFound", "Permission", "Other".
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { NodeFileAdapter } from "@in-mem/core";
+   *
+   * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const fs = new NodeFileAdapter();
+   * const put = async (name: string, text: string) => {
+   *   const f = await fs.open(join(dir, name), { create: true });
+   *   await f.write(new TextEncoder().encode(text), 0);
+   *   await f.close();
+   * };
+   * await put("state", "old");
+   * await put("state.tmp", "new");
+   * await fs.rename(join(dir, "state.tmp"), join(dir, "state")); // replaces "state"
+   * await fs.syncDir(dir); // makes the rename durable
+   * assert.deepEqual(await fs.list(dir), ["state"]);
+   * const f = await fs.open(join(dir, "state"), { readOnly: true });
+   * const buf = new Uint8Array(3);
+   * await f.read(buf, 0);
+   * await f.close();
+   * assert.equal(new TextDecoder().decode(buf), "new");
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   rename(from: string, to: string): Promise<void> {
     checkPath(from, "rename");
@@ -761,6 +850,24 @@ export class NodeFileAdapter implements FileAdapter {
    * @param path The directory.
    * @returns Nothing.
    * @throws {FsError} "AlreadyExists" (a file is there), "Permission", "Other".
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { NodeFileAdapter } from "@in-mem/core";
+   *
+   * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const fs = new NodeFileAdapter();
+   * await fs.mkdir(join(dir, "db/wal")); // missing parents too
+   * await fs.mkdir(join(dir, "db/wal")); // exists: no error
+   * assert.deepEqual(await fs.list(join(dir, "db")), ["wal"]);
+   * await (await fs.open(join(dir, "file"), { create: true })).close();
+   * await assert.rejects(fs.mkdir(join(dir, "file")), { code: "AlreadyExists" });
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   mkdir(path: string): Promise<void> {
     checkPath(path, "create directory");
@@ -778,6 +885,25 @@ export class NodeFileAdapter implements FileAdapter {
    * @param path The directory.
    * @returns Nothing.
    * @throws {FsError} "NotFound", "IO", "Permission".
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { NodeFileAdapter } from "@in-mem/core";
+   *
+   * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const fs = new NodeFileAdapter();
+   * const f = await fs.open(join(dir, "wal.log"), { create: true });
+   * await f.write(new Uint8Array([1, 2, 3]), 0);
+   * await f.sync(); // the file's bytes
+   * await f.close();
+   * await fs.syncDir(dir); // its name in the directory
+   * await assert.rejects(fs.syncDir(join(dir, "missing")), { code: "NotFound" });
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   async syncDir(path: string): Promise<void> {
     checkPath(path, "sync directory");
@@ -799,6 +925,24 @@ export class NodeFileAdapter implements FileAdapter {
    * @param path The path.
    * @returns True if it exists.
    * @throws {FsError} "Permission" and other failures to look.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync } from "node:fs";
+   * import { tmpdir } from "node:os";
+   * import { join } from "node:path";
+   * import { NodeFileAdapter } from "@in-mem/core";
+   *
+   * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
+   * const fs = new NodeFileAdapter();
+   * assert.equal(await fs.exists(dir), true); // directories count
+   * assert.equal(await fs.exists(join(dir, "LOCK")), false);
+   * await (await fs.open(join(dir, "LOCK"), { create: true })).close();
+   * assert.equal(await fs.exists(join(dir, "LOCK")), true);
+   * assert.equal(await fs.exists(join(dir, "LOCK", "below-a-file")), false);
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   async exists(path: string): Promise<boolean> {
     checkPath(path, "check");
@@ -826,7 +970,7 @@ export class NodeFileAdapter implements FileAdapter {
    * import { mkdtempSync, rmSync } from "node:fs";
    * import { tmpdir } from "node:os";
    * import { join } from "node:path";
-   * import { NodeFileAdapter } from "./node.ts";
+   * import { NodeFileAdapter } from "@in-mem/core";
    *
    * const dir = mkdtempSync(join(tmpdir(), "in-mem-doc-"));
    * const fs = new NodeFileAdapter();

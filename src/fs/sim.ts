@@ -130,7 +130,20 @@ const TWO_POW_53 = 9007199254740992;
 // ---------------------------------------------------------------------------
 // Public types
 
-/** The power-loss models of {@link SimFS.crash}; see the module doc's table. */
+/**
+ * The power-loss models of {@link SimFS.crash}: what survives of the
+ * operations not yet synced ("durable" = synced data, or a directory entry
+ * whose directory was synced).
+ *
+ * | mode | file data | directory entries |
+ * |---|---|---|
+ * | `dropUnsynced` | durable only | durable only |
+ * | `prefixTorn` | pending ops in order up to a random cut; a write at the cut keeps a random byte prefix | the same prefix |
+ * | `reorderSubset` | each op kept, dropped or (a write) torn to a random byte prefix | each kept or dropped |
+ * | `sectorTrash` | each op kept, dropped or torn: every sector a torn write touched is left old, new or random | all kept |
+ * | `sizeBeforeData` | the size the pending ops give persists; bytes past the durable size are zeros or garbage | all kept |
+ * | `lostDirEntry` | all kept | durable only |
+ */
 export type SimCrashMode =
   | "dropUnsynced"
   | "prefixTorn"
@@ -1446,7 +1459,7 @@ function resolveConfig(options: SimFSOptions): Config {
  * @example A rename that was never made durable reverts
  * ```ts
  * import assert from "node:assert/strict";
- * import { SimFS } from "./sim.ts";
+ * import { SimFS } from "@in-mem/core";
  *
  * const sim = new SimFS({ seed: 3 });
  * const f = await sim.open("state.tmp", { create: true });
@@ -1467,6 +1480,8 @@ export class SimFS implements FileAdapter {
   readonly #options: SimFSOptions;
 
   /**
+   * Creates an empty simulated disk (just the root directory).
+   *
    * @param options Seed, sector size, capacity, negative controls, initial faults, shared stats.
    * @throws {RangeError} If an option is out of range or a fault is malformed.
    * @throws {TypeError} If a fault has the wrong shape.
@@ -1495,6 +1510,27 @@ export class SimFS implements FileAdapter {
    * @param options `create`, `exclusive`, `readOnly`.
    * @returns The handle.
    * @throws {FsError} "NotFound", "AlreadyExists", "Other" (a directory), "Closed" (crashed), "IO" (halted).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "@in-mem/core";
+   *
+   * const sim = new SimFS({ seed: 5 });
+   * const f = await sim.open("data", { create: true });
+   * await sim.syncDir(""); // the new name
+   * await f.write(new TextEncoder().encode("saved"), 0);
+   * await f.sync(); // the bytes
+   * await f.write(new TextEncoder().encode("!"), 5); // never synced
+   * const after = sim.crash("dropUnsynced");
+   * const g = await after.open("data", { readOnly: true });
+   * const buf = new Uint8Array(8);
+   * assert.equal(await g.read(buf, 0), 5);
+   * assert.equal(new TextDecoder().decode(buf.subarray(0, 5)), "saved");
+   * await assert.rejects(after.open("data", { create: true, exclusive: true }), {
+   *   code: "AlreadyExists",
+   * });
+   * ```
    */
   open(path: string, options: OpenOptions = {}): Promise<FileHandle> {
     return settle(() => this.#core.open(path, options));
@@ -1506,6 +1542,20 @@ export class SimFS implements FileAdapter {
    * @param dir The directory ("" or "/" for the root).
    * @returns The names.
    * @throws {FsError} "NotFound", "Other" (not a directory), "Closed".
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "@in-mem/core";
+   *
+   * const sim = new SimFS();
+   * await sim.mkdir("db/wal");
+   * await sim.open("db/b", { create: true });
+   * await sim.open("db/a", { create: true });
+   * assert.deepEqual(await sim.list("db"), ["a", "b", "wal"]);
+   * assert.deepEqual(await sim.list(""), ["db"]);
+   * await assert.rejects(sim.list("nope"), { name: "FsError", code: "NotFound" });
+   * ```
    */
   list(dir: string): Promise<string[]> {
     return settle(() => this.#core.list(dir));
@@ -1517,6 +1567,20 @@ export class SimFS implements FileAdapter {
    * @param path The file.
    * @returns Nothing.
    * @throws {FsError} "NotFound", "Other" (a directory), "Closed", "IO" (halted).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "@in-mem/core";
+   *
+   * const sim = new SimFS();
+   * await sim.open("old.log", { create: true });
+   * await sim.syncDir("");
+   * await sim.remove("old.log");
+   * assert.equal(await sim.exists("old.log"), false);
+   * // Not durable until the directory is synced: after power loss it is back.
+   * assert.equal(await sim.crash("dropUnsynced").exists("old.log"), true);
+   * ```
    */
   remove(path: string): Promise<void> {
     return settle(() => this.#core.remove(path));
@@ -1529,6 +1593,21 @@ export class SimFS implements FileAdapter {
    * @param to Its new path.
    * @returns Nothing.
    * @throws {FsError} "NotFound", "Other" (directories), "Closed", "IO" (halted).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "@in-mem/core";
+   *
+   * const sim = new SimFS();
+   * const tmp = await sim.open("state.tmp", { create: true });
+   * await tmp.write(new Uint8Array([7]), 0);
+   * await tmp.sync();
+   * await sim.rename("state.tmp", "state");
+   * await sim.syncDir(""); // the create and the rename, durable together
+   * const after = sim.crash("dropUnsynced");
+   * assert.deepEqual([...after.files()], [["state", new Uint8Array([7])]]);
+   * ```
    */
   rename(from: string, to: string): Promise<void> {
     return settle(() => this.#core.rename(from, to));
@@ -1540,6 +1619,19 @@ export class SimFS implements FileAdapter {
    * @param path The directory.
    * @returns Nothing.
    * @throws {FsError} "AlreadyExists" (a file is there), "Other", "Closed", "IO" (halted).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "@in-mem/core";
+   *
+   * const sim = new SimFS();
+   * await sim.mkdir("data/db"); // and "data"
+   * assert.equal(await sim.exists("data/db"), true);
+   * await sim.syncDir(""); // "data" is durable; "data/db" needs syncDir("data")
+   * const after = sim.crash("dropUnsynced");
+   * assert.deepEqual([await after.exists("data"), await after.exists("data/db")], [true, false]);
+   * ```
    */
   mkdir(path: string): Promise<void> {
     return settle(() => this.#core.mkdir(path));
@@ -1551,6 +1643,26 @@ export class SimFS implements FileAdapter {
    * @param path The directory.
    * @returns Nothing.
    * @throws {FsError} "NotFound", "Other" (not a directory), "IO" (injected or halted), "Closed".
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "@in-mem/core";
+   *
+   * const write = async (sim: SimFS, name: string) => {
+   *   const f = await sim.open(name, { create: true });
+   *   await f.write(new Uint8Array([1]), 0);
+   *   await f.sync(); // data and size, but not the name
+   * };
+   * const unsynced = new SimFS();
+   * await write(unsynced, "wal.log");
+   * assert.equal(await unsynced.crash("dropUnsynced").exists("wal.log"), false);
+   *
+   * const synced = new SimFS();
+   * await write(synced, "wal.log");
+   * await synced.syncDir("");
+   * assert.equal(await synced.crash("dropUnsynced").exists("wal.log"), true);
+   * ```
    */
   syncDir(path: string): Promise<void> {
     return settle(() => this.#core.syncDir(path));
@@ -1562,6 +1674,19 @@ export class SimFS implements FileAdapter {
    * @param path The path.
    * @returns True if it exists.
    * @throws {FsError} "Closed".
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "@in-mem/core";
+   *
+   * const sim = new SimFS();
+   * assert.equal(await sim.exists("db"), false);
+   * await sim.mkdir("db");
+   * await sim.open("db/x", { create: true });
+   * assert.equal(await sim.exists("db"), true);
+   * assert.equal(await sim.exists("/db/./x"), true); // paths are normalized
+   * ```
    */
   exists(path: string): Promise<boolean> {
     return settle(() => this.#core.exists(path));
@@ -1573,6 +1698,19 @@ export class SimFS implements FileAdapter {
    * @param dir An existing directory.
    * @returns The lock.
    * @throws {FsError} "Locked" if held, "NotFound", "Closed".
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { SimFS } from "@in-mem/core";
+   *
+   * const sim = new SimFS();
+   * await sim.mkdir("db");
+   * const lock = await sim.lock("db");
+   * await assert.rejects(sim.lock("db"), { name: "FsError", code: "Locked" });
+   * await lock.release();
+   * await (await sim.lock("db")).release();
+   * ```
    */
   lock(dir: string): Promise<FileLock> {
     return settle(() => this.#core.lock(dir));
@@ -1592,7 +1730,7 @@ export class SimFS implements FileAdapter {
    * @example An unsynced append is torn at a random byte
    * ```ts
    * import assert from "node:assert/strict";
-   * import { SimFS } from "./sim.ts";
+   * import { SimFS } from "@in-mem/core";
    *
    * const sim = new SimFS({ seed: 9 });
    * const f = await sim.open("log", { create: true });
@@ -1629,7 +1767,7 @@ export class SimFS implements FileAdapter {
    * @example Keep the create, tear the write after 3 bytes
    * ```ts
    * import assert from "node:assert/strict";
-   * import { SimFS } from "./sim.ts";
+   * import { SimFS } from "@in-mem/core";
    *
    * const sim = new SimFS();
    * const f = await sim.open("log", { create: true });
@@ -1675,7 +1813,7 @@ export class SimFS implements FileAdapter {
    * @example Sync drains the file's pending writes
    * ```ts
    * import assert from "node:assert/strict";
-   * import { SimFS } from "./sim.ts";
+   * import { SimFS } from "@in-mem/core";
    *
    * const sim = new SimFS();
    * const f = await sim.open("a", { create: true });
@@ -1717,7 +1855,7 @@ export class SimFS implements FileAdapter {
    * @example Reads are not logged
    * ```ts
    * import assert from "node:assert/strict";
-   * import { SimFS } from "./sim.ts";
+   * import { SimFS } from "@in-mem/core";
    *
    * const sim = new SimFS();
    * const f = await sim.open("a", { create: true });
@@ -1753,7 +1891,7 @@ export class SimFS implements FileAdapter {
    * @example Crash exactly after the second operation
    * ```ts
    * import assert from "node:assert/strict";
-   * import { SimFS } from "./sim.ts";
+   * import { SimFS } from "@in-mem/core";
    *
    * const sim = new SimFS();
    * sim.haltAfter(2);
@@ -1786,7 +1924,7 @@ export class SimFS implements FileAdapter {
    * @example Fail the second write to any .log file
    * ```ts
    * import assert from "node:assert/strict";
-   * import { SimFS } from "./sim.ts";
+   * import { SimFS } from "@in-mem/core";
    *
    * const sim = new SimFS();
    * sim.inject({ kind: "writeError", path: "*.log", skip: 1 });
@@ -1810,7 +1948,7 @@ export class SimFS implements FileAdapter {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { SimFS } from "./sim.ts";
+   * import { SimFS } from "@in-mem/core";
    *
    * const sim = new SimFS({ faults: [{ kind: "readError", persistent: true }] });
    * const f = await sim.open("a", { create: true });
@@ -1831,7 +1969,7 @@ export class SimFS implements FileAdapter {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { SimFS } from "./sim.ts";
+   * import { SimFS } from "@in-mem/core";
    *
    * const sim = new SimFS();
    * await sim.mkdir("d");

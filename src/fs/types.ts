@@ -38,17 +38,23 @@ export type FsErrorCode =
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { FsError } from "./types.ts";
+ * import { FsError, SimFS } from "@in-mem/core";
  *
  * const err = new FsError("NoSpace", "Cannot write wal/000001.log: no space left");
  * assert.equal(err.code, "NoSpace");
  * assert.equal(err.name, "FsError");
+ * // What every adapter throws:
+ * const missing = await new SimFS().open("missing").catch((e) => e);
+ * assert.ok(missing instanceof FsError);
+ * assert.equal(missing.code, "NotFound");
  * ```
  */
 export class FsError extends Error {
   /** What kind of failure. */
   readonly code: FsErrorCode;
   /**
+   * Creates the error with its kind.
+   *
    * @param code What kind of failure.
    * @param message "Cannot …: detail".
    * @param options `cause`: the runtime's error.

@@ -854,6 +854,16 @@ test("tx.runs.delete() is atomic with its transaction; refuses a run too large",
   assert.deepEqual(await db.runs.stats(), statsOf(zero()));
 });
 
+test("tx.runs.delete() takes a run of exactly DELETE_BATCH_KEYS keys in one go", async () => {
+  await using db = await Database.open();
+  await db.runs.create({ id: "edge" });
+  const n = runNumber(db, "edge");
+  await fillRange(db, n, DELETE_BATCH_KEYS);
+  await db.transaction((tx) => tx.runs.delete("edge"));
+  assert.equal(rangeCount(db, n), 0);
+  assert.equal(await db.runs.get("edge"), undefined);
+});
+
 test("create() refuses an id whose delete is still in progress", async () => {
   await using db = await Database.open();
   await db.engine.transaction((tx) => {
@@ -1076,4 +1086,27 @@ test("bad input is refused with TypeError/RangeError before anything is written"
   assert.equal((await db.stats()).keys, keys);
   const r = await db.runs.get("r");
   assert.deepEqual([r?.status, r?.tags, r?.metadata], ["active", [], {}]);
+});
+
+test("the handle tx.runs.create() returns joins the transaction, and rolls back with it", async () => {
+  await using db = await Database.open();
+  const id = await db.transaction(async (tx) => {
+    const run = await tx.runs.create({ name: "t" });
+    await run.kv.put("k", 1); // the run exists only inside this transaction so far
+    await run.transaction(async (rtx) => {
+      await rtx.events.append("e", 1);
+    });
+    return run.id;
+  });
+  assert.equal(await db.run(id).kv.get("k"), 1);
+  assert.equal(await db.run(id).events.length(), 1);
+  await assert.rejects(
+    db.transaction(async (tx) => {
+      const run = await tx.runs.create();
+      await run.kv.put("x", 1);
+      throw new Error("rolled back");
+    }),
+    /rolled back/,
+  );
+  assert.deepEqual(await db.runs.list(), [id]);
 });
