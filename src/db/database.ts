@@ -177,6 +177,7 @@ export class DatabaseTransaction {
    * ```
    */
   run(id: string): RunTransaction {
+    checkRunId(id);
     let r = this.#runs.get(id);
     if (r === undefined) {
       const ctx = this.#ctx;
@@ -229,9 +230,7 @@ export class Run {
    * handle `tx.runs.create` returns) every method joins that transaction.
    */
   constructor(db: Database, id: string, ctx?: TxContext) {
-    if (typeof id !== "string" || id.length === 0) {
-      throw new TypeError(`Cannot address a run: its id must be a non-empty string`);
-    }
+    checkRunId(id);
     this.#db = db;
     this.#ctx = ctx;
     this.id = id;
@@ -398,6 +397,7 @@ export class Database {
     if (path !== undefined && (typeof path !== "string" || path.length === 0)) {
       throw new TypeError(`Cannot open a database: path must be a non-empty string`);
     }
+    checkOptions(options);
     const durability = options.durability ?? (path === undefined ? "none" : "strict");
     if (durability !== "none" && path === undefined) {
       throw new TypeError(`Cannot open a ${durability} database without a path`);
@@ -555,9 +555,9 @@ export class Database {
    * assert.deepEqual(await run.kv.list(), ["notes"]);
    * ```
    */
-  sweepExpired(): Promise<number> {
+  async sweepExpired(): Promise<number> {
     this.#core.checkOpen();
-    return this.#sweeper.sweep();
+    return await this.#sweeper.sweep();
   }
 
   /**
@@ -606,7 +606,7 @@ export class Database {
    * assert.equal(after.walBytes, 0); // in memory: no WAL
    * ```
    */
-  stats(): Promise<DatabaseStats> {
+  async stats(): Promise<DatabaseStats> {
     this.#core.checkOpen();
     const engine = this.#open.engine;
     let keys = 0;
@@ -616,14 +616,14 @@ export class Database {
       bytes += e.valueEnd - e.keyStart;
     });
     const s = engine.stats;
-    return Promise.resolve({
+    return {
       keys,
       bytes,
       walBytes: this.#open.wal?.stats.bytes ?? 0,
       memoryBytes: engine.store.memory().usedBytes,
       commits: s.commits,
       conflicts: s.conflicts,
-    });
+    };
   }
 
   /**
@@ -657,5 +657,51 @@ export class Database {
   /** Same as {@link close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+}
+
+function checkRunId(id: unknown): void {
+  if (typeof id !== "string" || id.length === 0) {
+    throw new TypeError(`Cannot address a run: its id must be a non-empty string`);
+  }
+}
+
+const DURABILITIES: readonly string[] = ["strict", "batched", "none"];
+
+/** Refuses malformed options before anything is opened or created. */
+function checkOptions(o: DatabaseOptions): void {
+  if (typeof o !== "object" || o === null) {
+    throw new TypeError(`Cannot open a database: options must be an object`);
+  }
+  if (o.durability !== undefined && !DURABILITIES.includes(o.durability)) {
+    throw new TypeError(
+      `Cannot open a database: durability must be "strict", "batched" or "none", got ${
+        String(o.durability)
+      }`,
+    );
+  }
+  const integer = (name: keyof DatabaseOptions, min: number): void => {
+    const v = o[name];
+    if (v === undefined) return;
+    if (typeof v !== "number") {
+      throw new TypeError(`Cannot open a database: ${name} must be a number`);
+    }
+    if (!Number.isSafeInteger(v) || v < min) {
+      throw new RangeError(`Cannot open a database: ${name} must be an integer >= ${min}`);
+    }
+  };
+  integer("maxRetries", 0);
+  integer("syncIntervalMs", 1);
+  integer("sweepIntervalMs", 1);
+  integer("checkpointAfterBytes", 0);
+  integer("maxMemoryBytes", 1);
+  if (o.clock !== undefined && typeof o.clock !== "function") {
+    throw new TypeError(`Cannot open a database: clock must be a function`);
+  }
+  if (o.salvage !== undefined && typeof o.salvage !== "boolean") {
+    throw new TypeError(`Cannot open a database: salvage must be a boolean`);
+  }
+  if (o.fs !== undefined && (typeof o.fs !== "object" || o.fs === null)) {
+    throw new TypeError(`Cannot open a database: fs must be a FileAdapter`);
   }
 }

@@ -479,7 +479,7 @@ async function loadIndexed(
  * `count()` inside it includes its own `record`s (read-your-writes). Keyed
  * by the attempt's engine transaction; a retried attempt starts at zero.
  */
-const pendingCounts = new WeakMap<Transaction, number>();
+const pendingCounts = new WeakMap<Transaction, Map<number, number>>();
 
 // ---------------------------------------------------------------------------
 
@@ -580,7 +580,9 @@ export class TraceStore {
       const entries = indexKeys(n, t);
       ctx.tx.put(traceKey(n, id), record);
       for (const k of entries) ctx.tx.put(k, new Uint8Array(0));
-      pendingCounts.set(ctx.tx, (pendingCounts.get(ctx.tx) ?? 0) + 1);
+      let pending = pendingCounts.get(ctx.tx);
+      if (pending === undefined) pendingCounts.set(ctx.tx, pending = new Map());
+      pending.set(n, (pending.get(n) ?? 0) + 1); // per run: one transaction may span runs
       const ck = countKey(n);
       ctx.tx.atCommit((view) => {
         const old = view.get(ck);
@@ -913,7 +915,7 @@ export class TraceStore {
       const { n } = await ctx.readableRun(scope.runId, "count traces");
       const bytes = await ctx.tx.get(countKey(n));
       const stored = bytes === undefined ? 0 : decodeCount(bytes, n);
-      return stored + (pendingCounts.get(ctx.tx) ?? 0);
+      return stored + (pendingCounts.get(ctx.tx)?.get(n) ?? 0);
     });
   }
 }

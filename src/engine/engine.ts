@@ -602,9 +602,10 @@ export class Engine {
    */
   #commit(tx: Transaction): Promise<void> | undefined {
     try {
-      if (this.#failed !== undefined) throw this.#failed;
       const ops = tx.commitOps;
+      // A read-only transaction commits nothing: reads go on after a failure.
       if (tx.writes.size === 0 && ops === undefined) return undefined;
+      if (this.#failed !== undefined) throw this.#failed;
       this.#validate(tx);
       // A transaction with commit-time operations takes a version even if
       // they wrote nothing: they observed the state at that version.
