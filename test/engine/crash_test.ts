@@ -222,3 +222,23 @@ test("committed data survives close and reopen, in strict and batched mode", asy
     await again.close();
   }
 });
+
+test("after an fsync failure writes are refused until reopen, and reads go on", async () => {
+  const fs = new SimFS({ seed: 5 });
+  const db = await openEngine({ dir: "db", fs, durability: "strict" });
+  const k = new TextEncoder().encode("k");
+  await db.engine.transaction((tx) => tx.put(k, new Uint8Array([1])));
+  fs.inject({ kind: "syncError", keepView: false, path: "**/*.wal" });
+  await assert.rejects(db.engine.transaction((tx) => tx.put(k, new Uint8Array([2]))), StorageError);
+  // Reads see the last durable state; every further write is refused.
+  assert.deepEqual(await db.engine.transaction((tx) => tx.get(k)), new Uint8Array([1]));
+  await assert.rejects(db.engine.transaction((tx) => tx.put(k, new Uint8Array([3]))), StorageError);
+  await db.close().catch(() => {});
+  const again = await openEngine({
+    dir: "db",
+    fs: fs.crash("dropUnsynced", 5),
+    durability: "strict",
+  });
+  assert.deepEqual(again.engine.store.get(k), new Uint8Array([1]));
+  await again.close();
+});
