@@ -28,6 +28,7 @@
 import { CorruptionError } from "../errors.ts";
 import { MAX_KEY_BYTES } from "./store.ts";
 import { typeName } from "../_type_name.ts";
+import { slabAlloc } from "../_slab.ts";
 
 /**
  * Largest string or byte element of a key, in bytes before escaping (UTF-8
@@ -40,6 +41,7 @@ export const MAX_USER_KEY_BYTES = 1024;
 // string element (3 bytes per UTF-16 unit, terminator), so element loops
 // write without bounds checks and the limits are checked once at the end.
 const SCRATCH_BYTES = MAX_KEY_BYTES + 3 * MAX_USER_KEY_BYTES + 2;
+const INITIAL_SCRATCH_BYTES = 64;
 const TWO_32 = 4294967296;
 const U64_MAX = (1n << 64n) - 1n;
 
@@ -64,7 +66,10 @@ const U64_MAX = (1n << 64n) - 1n;
  * ```
  */
 export class KeyWriter {
-  #buf: Uint8Array = new Uint8Array(SCRATCH_BYTES);
+  // Starts small and grows to what an element may need (at most
+  // SCRATCH_BYTES): most keys are a few dozen bytes, and a 7 KiB zeroed
+  // buffer per writer was most of the cost of building one.
+  #buf: Uint8Array = new Uint8Array(INITIAL_SCRATCH_BYTES);
   #pos = 0;
 
   /** Bytes written so far. */
@@ -280,7 +285,8 @@ export class KeyWriter {
    * ```
    */
   finish(): Uint8Array {
-    const key = this.#buf.slice(0, this.#pos);
+    const key = slabAlloc(this.#pos); // no ArrayBuffer of its own on V8 (src/_slab.ts)
+    key.set(this.#buf.subarray(0, this.#pos));
     this.#pos = 0;
     return key;
   }
@@ -338,6 +344,15 @@ export class KeyWriter {
 
   #room(n: number): void {
     if (this.#pos + n > MAX_KEY_BYTES) this.#tooLong(this.#pos + n);
+    this.#grow(this.#pos + n);
+  }
+
+  /** Makes the scratch buffer at least `size` bytes (≤ SCRATCH_BYTES). */
+  #grow(size: number): void {
+    if (size <= this.#buf.length) return;
+    const next = new Uint8Array(Math.min(SCRATCH_BYTES, Math.max(size, 2 * this.#buf.length)));
+    next.set(this.#buf.subarray(0, this.#pos));
+    this.#buf = next;
   }
 
   #tooLong(bytes: number): never {
@@ -364,6 +379,7 @@ export class KeyWriter {
     }
     const n = b.length;
     if (n > MAX_USER_KEY_BYTES) this.#elementTooLong(n);
+    this.#grow(this.#pos + 2 * n + 2); // every byte escaped, plus the terminator
     const buf = this.#buf;
     let p = this.#pos;
     for (let i = 0; i < n; i++) {
@@ -382,6 +398,7 @@ export class KeyWriter {
     const len = s.length;
     // Every UTF-16 unit is at least one UTF-8 byte.
     if (len > MAX_USER_KEY_BYTES) this.#elementTooLong(len);
+    this.#grow(this.#pos + 3 * len + 2); // ≤ 3 UTF-8 bytes per UTF-16 unit, plus the terminator
     const buf = this.#buf;
     const start = this.#pos;
     let p = start;

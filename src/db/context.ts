@@ -103,7 +103,7 @@ export class TxContext {
   async run(id: string): Promise<RunRecord | undefined> {
     if (this.#runs.has(id)) return this.#runs.get(id);
     const bytes = await this.tx.get(runKey(id));
-    const record = bytes === undefined ? undefined : decodeRunRecord(bytes, id);
+    const record = bytes === undefined ? undefined : decodeCached(bytes, id);
     this.#runs.set(id, record);
     return record;
   }
@@ -195,7 +195,51 @@ export interface Scope {
  * @returns `u32(0) · 01 · string(id)`.
  */
 export function runKey(id: string): Uint8Array {
-  return key(SYSTEM, SYS.RUN).string(id).finish();
+  let k = runKeys.get(id);
+  if (k === undefined) {
+    if (runKeys.size >= RUN_CACHE_ENTRIES) runKeys.clear();
+    k = key(SYSTEM, SYS.RUN).string(id).finish();
+    runKeys.set(id, k);
+  }
+  return k;
+}
+
+/**
+ * How many run ids the key and record caches below remember (then they
+ * start over). Every operation reads its run's record in its transaction —
+ * that read is what makes a racing status change conflict — but building the
+ * key and decoding the same bytes again each time was a fifth of a KV put.
+ */
+const RUN_CACHE_ENTRIES = 4096;
+const runKeys = new Map<string, Uint8Array>();
+const decodedRuns = new Map<string, { bytes: Uint8Array; record: RunRecord }>();
+
+/** Decodes a run record, reusing the last decoding when the stored bytes are the same. */
+function decodeCached(bytes: Uint8Array, id: string): RunRecord {
+  const hit = decodedRuns.get(id);
+  let record: RunRecord;
+  if (hit !== undefined && sameBytes(hit.bytes, bytes)) {
+    record = hit.record;
+  } else {
+    record = decodeRunRecord(bytes, id);
+    if (decodedRuns.size >= RUN_CACHE_ENTRIES) decodedRuns.clear();
+    decodedRuns.set(id, { bytes: bytes.slice(), record });
+  }
+  // Callers, and users through RunMetadata, may change what they get: hand
+  // out a copy that shares nothing mutable with the cache.
+  return { ...record, tags: [...record.tags], metadata: copyValue(record.metadata) };
+}
+
+function copyValue(v: Value): Value {
+  if (typeof v !== "object" || v === null) return v;
+  if (v.constructor === Object && Object.keys(v).length === 0) return {};
+  return structuredClone(v);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

@@ -606,8 +606,12 @@ export class Database {
    * assert.equal(after.walBytes, 0); // in memory: no WAL
    * ```
    */
-  async stats(): Promise<DatabaseStats> {
-    this.#core.checkOpen();
+  stats(): Promise<DatabaseStats> {
+    try {
+      this.#core.checkOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const engine = this.#open.engine;
     let keys = 0;
     let bytes = 0;
@@ -616,14 +620,14 @@ export class Database {
       bytes += e.valueEnd - e.keyStart;
     });
     const s = engine.stats;
-    return {
+    return Promise.resolve({
       keys,
       bytes,
       walBytes: this.#open.wal?.stats.bytes ?? 0,
       memoryBytes: engine.store.memory().usedBytes,
       commits: s.commits,
       conflicts: s.conflicts,
-    };
+    });
   }
 
   /**

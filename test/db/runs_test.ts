@@ -1110,3 +1110,15 @@ test("the handle tx.runs.create() returns joins the transaction, and rolls back 
   );
   assert.deepEqual(await db.runs.list(), [id]);
 });
+
+test("metadata and tags handed out are copies: changing them changes nothing stored", async () => {
+  await using db = await Database.open();
+  const r = await db.runs.create({ metadata: { a: { b: 1 }, d: new Date(5) }, tags: ["x"] });
+  for (let i = 0; i < 2; i++) { // the second read comes from the decoded-record cache
+    const m = (await db.runs.get(r.id))!;
+    assert.deepEqual(m.metadata, { a: { b: 1 }, d: new Date(5) });
+    assert.deepEqual(m.tags, ["x"]);
+    (m.metadata as { a: { b: number } }).a.b = 99;
+    m.tags.push("y");
+  }
+});
