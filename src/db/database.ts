@@ -13,6 +13,8 @@ import { Sweeper } from "../engine/ttl.ts";
 import { ClosedError, DatabaseClosedError } from "../errors.ts";
 import { defaultFileAdapter } from "../fs/mod.ts";
 import type { FileAdapter } from "../fs/types.ts";
+import { WAL_DIR } from "../wal/recover.ts";
+import { CHECKPOINT_DIR } from "../wal/checkpoint.ts";
 import { type DbCore, type ExecOptions, type Scope, TxContext } from "./context.ts";
 import type { Engine } from "../engine/engine.ts";
 import { EventLog } from "./events.ts";
@@ -55,8 +57,10 @@ export interface DatabaseStats {
   keys: number;
   /** Their encoded bytes (keys + values). */
   bytes: number;
-  /** WAL bytes written since open (0 without files). */
+  /** Size of the WAL segments on disk, bytes (0 without files). */
   walBytes: number;
+  /** Size of the checkpoint files on disk, bytes (0 without files). */
+  checkpointBytes: number;
   /** The store's live memory, bytes. */
   memoryBytes: number;
   /** Commits since open. */
@@ -305,6 +309,7 @@ export class Run {
  */
 export class Database {
   readonly #open: OpenEngine;
+  readonly #files: { fs: FileAdapter; dir: string } | undefined;
   readonly #sweeper: Sweeper;
   readonly #core: DbCore;
   #nextRun: number;
@@ -313,8 +318,14 @@ export class Database {
   /** Run lifecycle and queries; each call a transaction of its own. */
   readonly runs: Runs;
 
-  private constructor(open: OpenEngine, nextRun: number, sweepIntervalMs: number | undefined) {
+  private constructor(
+    open: OpenEngine,
+    nextRun: number,
+    sweepIntervalMs: number | undefined,
+    files: { fs: FileAdapter; dir: string } | undefined,
+  ) {
     this.#open = open;
+    this.#files = files;
     this.#nextRun = nextRun;
     const engine = open.engine;
     this.#core = {
@@ -402,6 +413,9 @@ export class Database {
     if (durability !== "none" && path === undefined) {
       throw new TypeError(`Cannot open a ${durability} database without a path`);
     }
+    const files = durability === "none"
+      ? undefined
+      : { dir: path!, fs: options.fs ?? defaultFileAdapter() };
     const engineOptions = {
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
@@ -409,7 +423,7 @@ export class Database {
     const open = await openEngine({
       durability,
       engine: engineOptions,
-      ...(durability === "none" ? {} : { dir: path!, fs: options.fs ?? defaultFileAdapter() }),
+      ...(files === undefined ? {} : files),
       ...(options.syncIntervalMs === undefined ? {} : { syncIntervalMs: options.syncIntervalMs }),
       ...(options.checkpointAfterBytes === undefined
         ? {}
@@ -432,7 +446,7 @@ export class Database {
         r.u8();
         last = r.u32();
       }
-      const db = new Database(open, last + 1, options.sweepIntervalMs);
+      const db = new Database(open, last + 1, options.sweepIntervalMs, files);
       await resumeDeletes(db.#core, (fn) => db.execute(fn));
       db.#sweeper.start();
       return db;
@@ -606,12 +620,8 @@ export class Database {
    * assert.equal(after.walBytes, 0); // in memory: no WAL
    * ```
    */
-  stats(): Promise<DatabaseStats> {
-    try {
-      this.#core.checkOpen();
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async stats(): Promise<DatabaseStats> {
+    this.#core.checkOpen();
     const engine = this.#open.engine;
     let keys = 0;
     let bytes = 0;
@@ -620,14 +630,18 @@ export class Database {
       bytes += e.valueEnd - e.keyStart;
     });
     const s = engine.stats;
-    return Promise.resolve({
+    const files = this.#files;
+    return {
       keys,
       bytes,
-      walBytes: this.#open.wal?.stats.bytes ?? 0,
+      walBytes: files === undefined ? 0 : await dirBytes(files.fs, `${files.dir}/${WAL_DIR}`),
+      checkpointBytes: files === undefined
+        ? 0
+        : await dirBytes(files.fs, `${files.dir}/${CHECKPOINT_DIR}`),
       memoryBytes: engine.store.memory().usedBytes,
       commits: s.commits,
       conflicts: s.conflicts,
-    });
+    };
   }
 
   /**
@@ -708,4 +722,28 @@ function checkOptions(o: DatabaseOptions): void {
   if (o.fs !== undefined && (typeof o.fs !== "object" || o.fs === null)) {
     throw new TypeError(`Cannot open a database: fs must be a FileAdapter`);
   }
+}
+
+/** Total size of the files in `dir` (0 if it does not exist). */
+async function dirBytes(fs: FileAdapter, dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await fs.list(dir);
+  } catch {
+    return 0;
+  }
+  let total = 0;
+  for (const name of names) {
+    try {
+      const f = await fs.open(`${dir}/${name}`, { readOnly: true });
+      try {
+        total += await f.size();
+      } finally {
+        await f.close();
+      }
+    } catch {
+      // a file removed meanwhile (a checkpoint pruning segments) counts as gone
+    }
+  }
+  return total;
 }

@@ -1512,3 +1512,18 @@ test("tx.run() with an empty or non-string id throws TypeError like db.run()", a
     }
   });
 });
+
+test("stats() reports the WAL and checkpoint sizes on disk", async () => {
+  const fs = new SimFS({ seed: 3 });
+  await using db = await Database.open("db", { fs, durability: "strict" });
+  const empty = await db.stats();
+  assert.equal(empty.checkpointBytes, 0);
+  const run = await db.runs.create();
+  for (let i = 0; i < 20; i++) await run.kv.put(`k${i}`, "x".repeat(100));
+  const written = await db.stats();
+  assert.ok(written.walBytes > 20 * 100, `walBytes ${written.walBytes}`);
+  await db.checkpoint();
+  const after = await db.stats();
+  assert.ok(after.checkpointBytes > 20 * 100, `checkpointBytes ${after.checkpointBytes}`);
+  assert.equal(after.keys, written.keys);
+});
