@@ -46,6 +46,21 @@ const TWO_32 = 4294967296;
 const U64_MAX = (1n << 64n) - 1n;
 
 /**
+ * One full-size scratch buffer that writers share, one at a time: a writer
+ * takes it when made (or when it must grow) and gives it back at `finish()`.
+ * Building a key then allocates only the key itself; a writer made while
+ * another holds the scratch gets a buffer of its own, as before.
+ */
+let spare: Uint8Array | undefined = new Uint8Array(SCRATCH_BYTES);
+const NO_BYTES = new Uint8Array(0);
+
+function takeScratch(): Uint8Array | undefined {
+  const s = spare;
+  spare = undefined;
+  return s;
+}
+
+/**
  * Builds keys element by element into a reused scratch buffer: no
  * allocation besides the key {@link KeyWriter.finish} returns. Methods chain.
  * A method that throws leaves the writer empty, ready for the next key.
@@ -69,7 +84,7 @@ export class KeyWriter {
   // Starts small and grows to what an element may need (at most
   // SCRATCH_BYTES): most keys are a few dozen bytes, and a 7 KiB zeroed
   // buffer per writer was most of the cost of building one.
-  #buf: Uint8Array = new Uint8Array(INITIAL_SCRATCH_BYTES);
+  #buf: Uint8Array = takeScratch() ?? new Uint8Array(INITIAL_SCRATCH_BYTES);
   #pos = 0;
 
   /** Bytes written so far. */
@@ -150,7 +165,7 @@ export class KeyWriter {
     let lo: number;
     if (typeof n === "bigint") {
       if (n < 0n || n > U64_MAX) {
-        this.#pos = 0;
+        this.#abandon();
         throw new RangeError(`Cannot build key: u64 ${n} is outside [0, 2^64 - 1]`);
       }
       hi = Number(n >> 32n);
@@ -285,9 +300,14 @@ export class KeyWriter {
    * ```
    */
   finish(): Uint8Array {
-    const key = slabAlloc(this.#pos); // no ArrayBuffer of its own on V8 (src/_slab.ts)
-    key.set(this.#buf.subarray(0, this.#pos));
+    const n = this.#pos;
+    const key = slabAlloc(n); // no ArrayBuffer of its own on V8 (src/_slab.ts)
+    const buf = this.#buf;
+    // A loop beats a subarray plus set() for the few dozen bytes of most keys.
+    if (n <= 64) { for (let i = 0; i < n; i++) key[i] = buf[i]!; }
+    else key.set(buf.subarray(0, n));
     this.#pos = 0;
+    this.#giveBack();
     return key;
   }
 
@@ -333,11 +353,11 @@ export class KeyWriter {
 
   #uint(n: number, max: number, what: string): void {
     if (typeof n !== "number") {
-      this.#pos = 0;
+      this.#abandon();
       throw new TypeError(`Cannot build key: ${what} must be a number, got ${typeName(n)}`);
     }
     if (!Number.isInteger(n) || n < 0 || n > max) {
-      this.#pos = 0;
+      this.#abandon();
       throw new RangeError(`Cannot build key: ${what} ${n} is not an integer in [0, ${max}]`);
     }
   }
@@ -350,13 +370,30 @@ export class KeyWriter {
   /** Makes the scratch buffer at least `size` bytes (≤ SCRATCH_BYTES). */
   #grow(size: number): void {
     if (size <= this.#buf.length) return;
-    const next = new Uint8Array(Math.min(SCRATCH_BYTES, Math.max(size, 2 * this.#buf.length)));
-    next.set(this.#buf.subarray(0, this.#pos));
+    const next = takeScratch() ??
+      new Uint8Array(
+        Math.min(SCRATCH_BYTES, Math.max(size, 2 * this.#buf.length, INITIAL_SCRATCH_BYTES)),
+      );
+    if (this.#pos > 0) next.set(this.#buf.subarray(0, this.#pos));
     this.#buf = next;
   }
 
-  #tooLong(bytes: number): never {
+  /** Returns the shared scratch buffer, if this writer holds it, for the next writer. */
+  #giveBack(): void {
+    if (this.#buf.length === SCRATCH_BYTES && spare === undefined) {
+      spare = this.#buf;
+      this.#buf = NO_BYTES;
+    }
+  }
+
+  /** Drops the key being built (before a throw) and gives back the shared scratch. */
+  #abandon(): void {
     this.#pos = 0;
+    this.#giveBack();
+  }
+
+  #tooLong(bytes: number): never {
+    this.#abandon();
     throw new RangeError(
       `Cannot build key: it would be ${bytes} bytes, more than MAX_KEY_BYTES (${MAX_KEY_BYTES})`,
     );
@@ -374,7 +411,7 @@ export class KeyWriter {
 
   #bytes(b: Uint8Array, terminate: boolean): void {
     if (!(b instanceof Uint8Array)) {
-      this.#pos = 0;
+      this.#abandon();
       throw new TypeError(`Cannot build key: bytes must be a Uint8Array, got ${typeName(b)}`);
     }
     const n = b.length;
@@ -392,7 +429,7 @@ export class KeyWriter {
 
   #string(s: string, terminate: boolean): void {
     if (typeof s !== "string") {
-      this.#pos = 0;
+      this.#abandon();
       throw new TypeError(`Cannot build key: string must be a string, got ${typeName(s)}`);
     }
     const len = s.length;
@@ -421,7 +458,7 @@ export class KeyWriter {
       } else {
         const d = i + 1 < len ? s.charCodeAt(i + 1) : 0;
         if (c >= 0xdc00 || (d & 0xfc00) !== 0xdc00) {
-          this.#pos = 0;
+          this.#abandon();
           throw new TypeError(
             `Cannot build key: the string has a lone surrogate at index ${i} (no UTF-8 form)`,
           );
@@ -440,7 +477,7 @@ export class KeyWriter {
   }
 
   #elementTooLong(bytes: number): never {
-    this.#pos = 0;
+    this.#abandon();
     throw new RangeError(
       `Cannot build key: an element of ${bytes} bytes is longer than MAX_USER_KEY_BYTES (${MAX_USER_KEY_BYTES})`,
     );

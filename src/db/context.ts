@@ -71,8 +71,12 @@ export class TxContext {
   readonly tx: Transaction;
   /** Shared services. */
   readonly db: DbCore;
-  readonly #runs = new Map<string, RunRecord | undefined>();
+  // Made on first use: most operations read one run once.
+  #runs: Map<string, RunRecord | undefined> | undefined;
   #now: number | undefined;
+  /** The last run {@link runNumber} read from the store (a shared, uncopied record). */
+  #lastId: string | undefined;
+  #last: RunRecord | undefined;
 
   /**
    * @param tx The engine transaction of this attempt.
@@ -100,12 +104,60 @@ export class TxContext {
    * @param id The run id.
    * @returns The record.
    */
-  async run(id: string): Promise<RunRecord | undefined> {
-    if (this.#runs.has(id)) return this.#runs.get(id);
-    const bytes = await this.tx.get(runKey(id));
-    const record = bytes === undefined ? undefined : decodeCached(bytes, id);
-    this.#runs.set(id, record);
+  run(id: string): Promise<RunRecord | undefined> {
+    try {
+      return Promise.resolve(this.runSync(id));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The synchronous read behind {@link run}. */
+  runSync(id: string): RunRecord | undefined {
+    const runs = this.#runs ??= new Map();
+    if (runs.has(id)) return runs.get(id);
+    const bytes = this.tx.getSync(runKey(id));
+    const record = bytes === undefined ? undefined : copyRecord(decodeCached(bytes, id));
+    runs.set(id, record);
     return record;
+  }
+
+  /**
+   * The number of run `id` for an operation on its data, read in this
+   * transaction like {@link readableRun} and {@link writableRun} (the same
+   * checks and errors), without copying the record.
+   *
+   * @param id The run id.
+   * @param writable Whether the operation writes (the run must be active or paused).
+   * @param what The operation, for the error message, or a function making it.
+   * @returns The run number.
+   * @throws {RunNotFoundError} If there is no such run.
+   * @throws {RunClosedError} If `writable` and the run is completed, failed, cancelled or archived.
+   */
+  runNumber(id: string, writable: boolean, what: string | (() => string)): number {
+    let r: RunRecord | undefined;
+    const runs = this.#runs;
+    if (runs !== undefined && runs.has(id)) r = runs.get(id);
+    else if (this.#lastId === id) r = this.#last;
+    else {
+      const bytes = this.tx.getSync(runKey(id));
+      // Shared with the cache: only `n` and `status` are read from it.
+      r = bytes === undefined ? undefined : decodeCached(bytes, id);
+      this.#lastId = id;
+      this.#last = r;
+    }
+    if (r === undefined) {
+      const w = typeof what === "string" ? what : what();
+      throw new RunNotFoundError(`Cannot ${w}: run ${id} does not exist`, { runId: id });
+    }
+    if (writable && !WRITABLE.has(r.status)) {
+      const w = typeof what === "string" ? what : what();
+      throw new RunClosedError(`Cannot ${w}: run ${id} is ${r.status}`, {
+        runId: id,
+        status: r.status,
+      });
+    }
+    return r.n;
   }
 
   /**
@@ -152,7 +204,7 @@ export class TxContext {
    */
   putRun(record: RunRecord): void {
     this.tx.put(runKey(record.id), encodeRunRecord(record));
-    this.#runs.set(record.id, record);
+    (this.#runs ??= new Map()).set(record.id, record);
   }
 
   /**
@@ -162,7 +214,7 @@ export class TxContext {
    */
   deleteRun(id: string): void {
     this.tx.delete(runKey(id));
-    this.#runs.set(id, undefined);
+    (this.#runs ??= new Map()).set(id, undefined);
   }
 }
 
@@ -185,7 +237,7 @@ export interface Scope {
    * up to `options.maxRetries` re-runs if given) when standalone, else the
    * enclosing one (options ignored).
    */
-  exec<T>(fn: (ctx: TxContext) => Promise<T>, options?: ExecOptions): Promise<T>;
+  exec<T>(fn: (ctx: TxContext) => Promise<T> | T, options?: ExecOptions): Promise<T> | T;
 }
 
 /**
@@ -214,19 +266,25 @@ const RUN_CACHE_ENTRIES = 4096;
 const runKeys = new Map<string, Uint8Array>();
 const decodedRuns = new Map<string, { bytes: Uint8Array; record: RunRecord }>();
 
-/** Decodes a run record, reusing the last decoding when the stored bytes are the same. */
+/**
+ * Decodes a run record, reusing the last decoding when the stored bytes are
+ * the same. The result is shared with the cache: never change it, and hand
+ * out only {@link copyRecord}'s copies.
+ */
 function decodeCached(bytes: Uint8Array, id: string): RunRecord {
   const hit = decodedRuns.get(id);
-  let record: RunRecord;
-  if (hit !== undefined && sameBytes(hit.bytes, bytes)) {
-    record = hit.record;
-  } else {
-    record = decodeRunRecord(bytes, id);
-    if (decodedRuns.size >= RUN_CACHE_ENTRIES) decodedRuns.clear();
-    decodedRuns.set(id, { bytes: bytes.slice(), record });
-  }
-  // Callers, and users through RunMetadata, may change what they get: hand
-  // out a copy that shares nothing mutable with the cache.
+  if (hit !== undefined && sameBytes(hit.bytes, bytes)) return hit.record;
+  const record = decodeRunRecord(bytes, id);
+  if (decodedRuns.size >= RUN_CACHE_ENTRIES) decodedRuns.clear();
+  decodedRuns.set(id, { bytes: bytes.slice(), record });
+  return record;
+}
+
+/**
+ * Callers, and users through RunMetadata, may change what they get: a copy
+ * that shares nothing mutable with the cache.
+ */
+function copyRecord(record: RunRecord): RunRecord {
   return { ...record, tags: [...record.tags], metadata: copyValue(record.metadata) };
 }
 

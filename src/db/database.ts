@@ -528,7 +528,10 @@ export class Database {
   }
 
   /** @internal Runs `fn` in a new engine transaction with a fresh context per attempt. */
-  async execute<T>(fn: (ctx: TxContext) => Promise<T>, options: ExecOptions = {}): Promise<T> {
+  async execute<T>(
+    fn: (ctx: TxContext) => Promise<T> | T,
+    options: ExecOptions = {},
+  ): Promise<T> {
     this.#core.checkOpen();
     try {
       return await this.#open.engine.transaction(

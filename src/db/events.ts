@@ -434,11 +434,11 @@ export class EventLog {
     const scope = this.#scope;
     const what = `append a ${p.type} event`;
     if (!scope.standalone) {
-      return await scope.exec(async (ctx) => {
-        const { n } = await ctx.writableRun(scope.runId, what);
+      return await scope.exec((ctx) => {
+        const n = ctx.runNumber(scope.runId, true, what);
         const timestamp = timestampOf(ctx, what);
         const hk = headKey(n);
-        const head = decodeHead(await ctx.tx.get(hk), n);
+        const head = decodeHead(ctx.tx.getSync(hk), n);
         const b = build(p, head.length, head.hash, timestamp);
         ctx.tx.put(eventKey(n, head.length), b.record);
         ctx.tx.put(hk, b.head);
@@ -447,8 +447,9 @@ export class EventLog {
       });
     }
     let out: AppendResult | undefined;
-    await scope.exec(async (ctx) => {
-      const { n } = await ctx.writableRun(scope.runId, what);
+    // Synchronous: a standalone append costs no turns of the microtask queue inside.
+    await scope.exec((ctx) => {
+      const n = ctx.runNumber(scope.runId, true, what);
       const timestamp = timestampOf(ctx, what);
       // Only the committing attempt's operation runs, once, in the commit step.
       ctx.tx.atCommit((view: CommitView) => {

@@ -309,9 +309,11 @@ export class KvStore {
     checkName(key, "a KV key");
     const ttlMs = checkTtl(options);
     const encoded = encodeValue(value); // an unstorable value fails here, before any write
-    return await this.#scope.exec(async (ctx) => {
-      const run = await ctx.writableRun(this.#scope.runId, `put KV key ${show(key)}`);
-      const k = kvKey(run.n, key);
+    const scope = this.#scope;
+    // Synchronous: a standalone put costs no turns of the microtask queue inside.
+    return await scope.exec((ctx) => {
+      const n = ctx.runNumber(scope.runId, true, () => `put KV key ${show(key)}`);
+      const k = kvKey(n, key);
       let expiresAt: number | undefined;
       if (ttlMs !== undefined) {
         expiresAt = ctx.now() + ttlMs;
@@ -581,7 +583,8 @@ function stampVersion(view: CommitView, k: Uint8Array, indexed: number | undefin
   if (indexed !== undefined && indexed !== final) {
     view.delete(expiryKey(EXPIRY_PREFIX, indexed, k));
   }
-  const previous = view.previous(k);
+  // A view, not a copy: only its header is read, before any write below.
+  const previous = view.previousView(k);
   const old = previous === undefined ? undefined : kvRecordExpiresAt(previous);
   if (old !== undefined && old !== final) view.delete(expiryKey(EXPIRY_PREFIX, old, k));
 }

@@ -205,14 +205,17 @@ export class StateCells {
     checkName(name, "a state cell name");
     checkVersion(expectedVersion, name);
     const encoded = encodeValue(value);
-    return await this.#scope.exec(async (ctx) => {
-      const what = `cas state cell ${show(name)}`;
-      const { k, bytes } = await this.#forWrite(ctx, name, what);
-      if (bytes === undefined) throw new NotFoundError(`Cannot ${what}: it does not exist`);
+    const scope = this.#scope;
+    const what = (): string => `cas state cell ${show(name)}`;
+    // Synchronous: a standalone CAS costs no turns of the microtask queue inside.
+    return await scope.exec((ctx) => {
+      const k = cellKey(ctx.runNumber(scope.runId, true, what), name);
+      const bytes = ctx.tx.getSync(k);
+      if (bytes === undefined) throw new NotFoundError(`Cannot ${what()}: it does not exist`);
       const actual = decodeVersion(bytes, name);
       if (actual !== expectedVersion) {
         throw new VersionConflictError(
-          `Cannot ${what}: expected version ${expectedVersion}, the cell is at ${actual}`,
+          `Cannot ${what()}: expected version ${expectedVersion}, the cell is at ${actual}`,
           { expected: expectedVersion, actual },
         );
       }
@@ -497,12 +500,15 @@ function readU64(b: Uint8Array, at: number): number {
 // Argument checks
 
 function checkVersion(v: unknown, name: string): void {
-  const what = `cas state cell ${show(name)}`;
   if (typeof v !== "number") {
-    throw new TypeError(`Cannot ${what}: expectedVersion must be a number, got ${typeName(v)}`);
+    throw new TypeError(
+      `Cannot cas state cell ${show(name)}: expectedVersion must be a number, got ${typeName(v)}`,
+    );
   }
   if (!Number.isSafeInteger(v) || v < 1) {
-    throw new RangeError(`Cannot ${what}: expectedVersion must be a positive integer, got ${v}`);
+    throw new RangeError(
+      `Cannot cas state cell ${show(name)}: expectedVersion must be a positive integer, got ${v}`,
+    );
   }
 }
 

@@ -129,6 +129,12 @@ export interface CommitView {
   get(key: Uint8Array): Uint8Array | undefined;
   /** The newest value of `key` before this transaction (committed or in flight). */
   previous(key: Uint8Array): Uint8Array | undefined;
+  /**
+   * As {@link previous}, but possibly a view into the store's memory rather
+   * than a copy: read it at once, before any other call into the store, and
+   * never keep it or write into it.
+   */
+  previousView(key: Uint8Array): Uint8Array | undefined;
   /** Adds a write to the committing transaction. */
   put(key: Uint8Array, value: Uint8Array): void;
   /** Adds a delete to the committing transaction. */
@@ -424,6 +430,55 @@ export class Transaction {
   }
 }
 
+/** The {@link CommitView} of one commit (a class: no closures per commit). */
+class View implements CommitView {
+  readonly #writes: Map<KeyId, Write>;
+  readonly #inflight: Map<KeyId, { version: number; value: Uint8Array | null }>;
+  readonly #store: OrderedStore;
+  readonly version: number;
+
+  constructor(
+    writes: Map<KeyId, Write>,
+    inflight: Map<KeyId, { version: number; value: Uint8Array | null }>,
+    store: OrderedStore,
+    version: number,
+  ) {
+    this.#writes = writes;
+    this.#inflight = inflight;
+    this.#store = store;
+    this.version = version;
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    const own = this.#writes.get(keyId(key));
+    return own !== undefined ? own.value ?? undefined : this.previous(key);
+  }
+
+  previous(key: Uint8Array): Uint8Array | undefined {
+    if (this.#inflight.size > 0) {
+      const pending = this.#inflight.get(keyId(key));
+      if (pending !== undefined) return pending.value ?? undefined;
+    }
+    return this.#store.get(key);
+  }
+
+  previousView(key: Uint8Array): Uint8Array | undefined {
+    if (this.#inflight.size > 0) {
+      const pending = this.#inflight.get(keyId(key));
+      if (pending !== undefined) return pending.value ?? undefined;
+    }
+    return this.#store.getView(key);
+  }
+
+  put(key: Uint8Array, value: Uint8Array): void {
+    this.#writes.set(keyId(key), { key, value });
+  }
+
+  delete(key: Uint8Array): void {
+    this.#writes.set(keyId(key), { key, value: null });
+  }
+}
+
 /**
  * The transactional engine over one ordered store.
  *
@@ -601,6 +656,7 @@ export class Engine {
    * or undefined for a read-only transaction.
    */
   #commit(tx: Transaction): Promise<void> | undefined {
+    let ended = false;
     try {
       const ops = tx.commitOps;
       // A read-only transaction commits nothing: reads go on after a failure.
@@ -610,7 +666,12 @@ export class Engine {
       // A transaction with commit-time operations takes a version even if
       // they wrote nothing: they observed the state at that version.
       if (ops !== undefined) this.#runCommitOps(tx, ops);
-      const writes = [...tx.writes.values()];
+      const writes = Array.from(tx.writes.values());
+      // Its reads are over: release the snapshot before the writes reach the
+      // store, which then updates its nodes in place instead of copying the
+      // paths the snapshot shares.
+      ended = true;
+      this.#end(tx);
       this.#stats.commits++;
       if (this.#log === undefined) return this.#applyNow(tx, ++this.#assigned, writes);
       const { version, durable, done } = this.#log.append(encodeWrites(writes));
@@ -635,7 +696,7 @@ export class Engine {
       this.#lastDurable = visible;
       return visible;
     } finally {
-      this.#end(tx);
+      if (!ended) this.#end(tx);
     }
   }
 
@@ -644,9 +705,9 @@ export class Engine {
    * with every earlier one applied: apply it now, within the commit step.
    */
   #applyNow(tx: Transaction, version: number, writes: Write[]): undefined {
-    // Transactions running on older snapshots validate against it later.
-    const others = this.#runningCount - (tx.snapshotVersion >= 0 ? 1 : 0);
-    if (others > 0) this.#recent.push({ version, writes, ids: [...tx.writes.keys()] });
+    // Transactions running on older snapshots validate against it later
+    // (this one has ended: it is no longer counted).
+    if (this.#runningCount > 0) this.#recent.push({ version, writes, ids: [...tx.writes.keys()] });
     for (const w of writes) {
       if (w.value === null) this.store.delete(w.key);
       else this.store.put(w.key, w.value);
@@ -676,20 +737,8 @@ export class Engine {
   }
 
   #runCommitOps(tx: Transaction, ops: ((view: CommitView) => void)[]): void {
-    const view: CommitView = {
-      version: this.#assigned + 1, // the log numbers records after the engine's last
-      get: (key) => {
-        const own = tx.writes.get(keyId(key));
-        return own !== undefined ? own.value ?? undefined : view.previous(key);
-      },
-      previous: (key) => {
-        const pending = this.#inflight.get(keyId(key));
-        if (pending !== undefined) return pending.value ?? undefined;
-        return this.store.get(key);
-      },
-      put: (key, value) => tx.writes.set(keyId(key), { key, value }),
-      delete: (key) => tx.writes.set(keyId(key), { key, value: null }),
-    };
+    // The log numbers records after the engine's last.
+    const view = new View(tx.writes, this.#inflight, this.store, this.#assigned + 1);
     for (const op of ops) op(view);
   }
 

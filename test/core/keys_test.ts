@@ -628,3 +628,59 @@ test("negative control: the prefix property catches keys that end with their ele
   });
   assert.equal(result.failed, true, "a trailing element count passed the prefix property");
 });
+
+// Writers share one scratch buffer, one writer at a time (src/core/keys.ts):
+// writers built interleaved, nested, and abandoned by a throw mid-key must
+// each produce the key a writer built alone produces (checked by decoding),
+// and no key may change after it was returned.
+test("interleaved, nested and abandoned writers build the same keys", () => {
+  const schedule = fc.array(
+    fc.record({ tuple: tuples, abandonAt: fc.option(fc.nat({ max: 6 }), { nil: undefined }) }),
+    { minLength: 1, maxLength: 6 },
+  ).chain((jobs) =>
+    fc.tuple(
+      fc.constant(jobs),
+      // The order in which the jobs' steps run: each job's element writes, then its finish.
+      fc.shuffledSubarray(
+        jobs.flatMap((j, i) => Array.from({ length: j.tuple.length + 1 }, () => i)),
+        { minLength: jobs.reduce((n, j) => n + j.tuple.length + 1, 0) },
+      ),
+    )
+  );
+  fc.assert(
+    fc.property(schedule, ([jobs, order]) => {
+      const writers = jobs.map(() => new KeyWriter());
+      const next = jobs.map(() => 0);
+      const dead = jobs.map(() => false);
+      const built: { job: number; key: Uint8Array; copy: Uint8Array }[] = [];
+      for (const i of order) {
+        if (dead[i]) continue;
+        const { tuple, abandonAt } = jobs[i]!;
+        const w = writers[i]!;
+        const at = next[i]!++;
+        if (abandonAt !== undefined && abandonAt === at) {
+          assert.throws(() => w.u8(256), RangeError); // drops the key being built
+          dead[i] = true;
+          continue;
+        }
+        if (at < tuple.length) writeElement(w, tuple[at]!);
+        else {
+          const key = w.finish();
+          built.push({ job: i, key, copy: key.slice() });
+        }
+      }
+      for (const { job, key, copy } of built) {
+        const t = jobs[job]!.tuple;
+        assert.deepEqual(decode(t.map((e) => e.kind), key), t);
+        assert.equal(hex(key), hex(copy), "a key changed after it was returned");
+        assert.equal(hex(key), hex(encode(t)));
+      }
+      // A writer used again after finish (or after a throw) starts empty.
+      const again = writers[0]!;
+      const t = jobs[0]!.tuple;
+      for (const e of t) writeElement(again, e);
+      assert.equal(hex(again.finish()), hex(encode(t)));
+    }),
+    { numRuns: 300 },
+  );
+});
