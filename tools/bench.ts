@@ -2,18 +2,26 @@
  * Runs benchmark files on Node, Deno and Bun, one after another, so the same
  * workload is measured on each runtime on the same machine.
  *
+ *   npm run bench [-- --quick]                 the peer suite, then BENCHMARKS.md
  *   npm run bench:core [-- --quick] [-- --runtime node|deno|bun]
  *
- * The first argument names a group of files: `core` runs bench/core_*.ts.
- * Other arguments go to each benchmark file.
+ * The first argument names a group of files: `core` runs bench/core_*.ts
+ * (and bench/core.ts, if there is one). Other arguments go to each benchmark
+ * file. The `suite` group (bench/suite.ts) also writes each runtime's rows as
+ * JSON to a temporary directory and, when all three runtimes succeeded,
+ * writes BENCHMARKS.md from them.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, release, tmpdir, totalmem, type, version } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import type { SuiteResult } from "../bench/_suite_lib.ts";
+import { renderReport } from "../bench/_suite_report.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BIN = join(ROOT, "node_modules/.bin");
+const started = performance.now();
 
 const [groupName = "core", ...rest] = process.argv.slice(2);
 const runtimeAt = rest.indexOf("--runtime");
@@ -22,31 +30,78 @@ const passThrough = rest.filter((_, i) =>
   runtimeAt < 0 || (i !== runtimeAt && i !== runtimeAt + 1)
 );
 const files = readdirSync(join(ROOT, "bench"))
-  .filter((f) => f.startsWith(`${groupName}_`) && f.endsWith(".ts"))
+  .filter((f) => (f === `${groupName}.ts` || f.startsWith(`${groupName}_`)) && f.endsWith(".ts"))
   .sort()
   .map((f) => join("bench", f));
 if (files.length === 0) {
-  console.error(`bench: no bench/${groupName}_*.ts files`);
+  console.error(`bench: no bench/${groupName}.ts or bench/${groupName}_*.ts files`);
   process.exit(1);
 }
 
-const runtimes: Record<string, (file: string) => [string, string[]]> = {
-  node: (f) => [process.execPath, ["--import", "tsx", f, ...passThrough]],
-  deno: (f) => [join(BIN, "deno"), ["run", "-A", f, ...passThrough]],
-  bun: (f) => [join(BIN, "bun"), [f, ...passThrough]],
+// Deno KV, a peer of the suite, is behind a flag; the other benches ignore it.
+// An exposed gc lets mitata collect before each row (without it, mitata
+// allocates a 1 GiB buffer to provoke one).
+const runtimes: Record<string, (file: string, extra: string[]) => [string, string[]]> = {
+  node: (f, extra) => [
+    process.execPath,
+    ["--expose-gc", "--import", "tsx", f, ...passThrough, ...extra],
+  ],
+  deno: (f, extra) => [
+    join(BIN, "deno"),
+    ["run", "-A", "--unstable-kv", "--v8-flags=--expose-gc", f, ...passThrough, ...extra],
+  ],
+  bun: (f, extra) => [join(BIN, "bun"), [f, ...passThrough, ...extra]],
 };
+
+const suite = groupName === "suite";
+const jsonDir = suite ? mkdtempSync(join(tmpdir(), "in-mem-suite-json-")) : undefined;
+const jsonFiles: string[] = [];
 
 let failed = false;
 for (const [name, command] of Object.entries(runtimes)) {
   if (only !== undefined && only !== name) continue;
   for (const file of files) {
-    const [cmd, args] = command(file);
+    const json = jsonDir === undefined ? undefined : join(jsonDir, `${name}.json`);
+    const [cmd, args] = command(file, json === undefined ? [] : ["--json", json]);
     console.log(`\n### ${file} on ${name}\n`);
     const r = spawnSync(cmd, args, { cwd: ROOT, stdio: "inherit" });
     if (r.status !== 0) {
       console.error(`bench: ${file} failed on ${name} (exit ${r.status ?? r.signal})`);
       failed = true;
+    } else if (json !== undefined) {
+      jsonFiles.push(json);
     }
   }
 }
+
+if (jsonDir !== undefined) {
+  if (!failed && only === undefined) writeReport();
+  else {console.error(
+      "bench: BENCHMARKS.md not written (it needs a whole run on all three runtimes)",
+    );}
+  rmSync(jsonDir, { recursive: true, force: true });
+}
 process.exit(failed ? 1 : 0);
+
+function writeReport(): void {
+  const results = jsonFiles.filter((f) => existsSync(f)).map((f) =>
+    JSON.parse(readFileSync(f, "utf8")) as SuiteResult
+  );
+  const cpuList = cpus();
+  const report = renderReport(results, {
+    machine: {
+      cpu: cpuList[0]?.model ?? "unknown",
+      cores: cpuList.length,
+      memoryBytes: totalmem(),
+      os: `${type()} ${release()} (${version()})`,
+      tmpdir: tmpdir(),
+    },
+    command: `npm run bench${passThrough.length === 0 ? "" : ` -- ${passThrough.join(" ")}`}`,
+    date: new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC",
+    wallMs: performance.now() - started,
+  });
+  writeFileSync(join(ROOT, "BENCHMARKS.md"), report);
+  console.log(
+    `\nbench: wrote BENCHMARKS.md (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+  );
+}

@@ -1,0 +1,205 @@
+/**
+ * What the peer suite (bench/suite.ts) measures and records: the workloads,
+ * the shape of one runtime's results (the JSON that tools/bench.ts turns into
+ * BENCHMARKS.md), and the one timing wrapper around mitata every row goes
+ * through.
+ *
+ * @module
+ */
+import process from "node:process";
+import { measure } from "mitata";
+
+/** The runtimes the suite runs on. */
+export type RuntimeName = "node" | "deno" | "bun";
+
+/** The runtime this process is. */
+export function runtimeName(): RuntimeName {
+  return "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
+}
+
+/** This runtime's own version (not the Node version Deno and Bun emulate). */
+export function runtimeVersion(): string {
+  const g = globalThis as { Deno?: { version: { deno: string } }; Bun?: { version: string } };
+  if (g.Deno !== undefined) return g.Deno.version.deno;
+  if (g.Bun !== undefined) return g.Bun.version;
+  return process.versions.node;
+}
+
+/**
+ * One workload: a table in BENCHMARKS.md. `strict1` marks the rows a single
+ * strict writer commits one at a time, where the raw write+fdatasync rate is
+ * the physical limit and is shown beside them.
+ */
+export interface Workload {
+  id: string;
+  title: string;
+  strict1?: true;
+}
+
+/** The workloads, in report order. */
+export const WORKLOADS: readonly Workload[] = [
+  { id: "put.strict1", title: "KV put, 100-byte value, strict, 1 writer", strict1: true },
+  { id: "put.strict64", title: "KV put, 100-byte value, strict, 64 concurrent writers" },
+  { id: "put.batched", title: "KV put, 100-byte value, batched, 1 writer" },
+  { id: "get", title: "KV get, random key among 100,000" },
+  { id: "list", title: "KV list of 1,000 entries (key + value) by prefix" },
+  { id: "append.strict1", title: "event append, strict, 1 writer", strict1: true },
+  { id: "append.batched", title: "event append, batched, 1 writer" },
+  { id: "cas.strict1", title: "state-cell CAS, strict, 1 writer", strict1: true },
+  { id: "cas.batched", title: "state-cell CAS, batched, 1 writer" },
+  {
+    id: "trace.strict1",
+    title: "trace record (2 tags, a parent), strict, 1 writer",
+    strict1: true,
+  },
+  { id: "trace.batched", title: "trace record (2 tags, a parent), batched, 1 writer" },
+  {
+    id: "txn.strict1",
+    title: "cross-primitive transaction (KV + event + CAS + trace), strict, 1 writer",
+    strict1: true,
+  },
+  {
+    id: "txn.batched",
+    title: "cross-primitive transaction (KV + event + CAS + trace), batched, 1 writer",
+  },
+  { id: "append.strict64", title: "64 concurrent appenders to one run's event log, strict" },
+];
+
+/** The subject name of this library's rows. */
+export const SELF = "in-mem";
+/** The subject name of the physical reference row. */
+export const RAW = "raw write+fdatasync 128 B";
+
+/** One measured row: a subject doing a workload. */
+export interface Row {
+  workload: string;
+  subject: string;
+  /** What a resolved operation guarantees, in words. */
+  durability: string;
+  /** Operations per second from the median sample. */
+  opsPerSec: number;
+  /** Operations per second from the mean sample. */
+  meanOpsPerSec: number;
+  /** Per-call latency percentiles, ns; null if mitata timed the calls in batches. */
+  p50Ns: number | null;
+  p99Ns: number | null;
+  /** Operations one timed call performs (64 for the concurrent rows). */
+  opsPerCall: number;
+  /** Calls timed. */
+  calls: number;
+  note?: string;
+}
+
+/** The 64 concurrent appenders' outcome, checked after timing. */
+export interface AppendersOutcome {
+  appends: number;
+  /** Appends that failed after exhausting their retries. */
+  exhausted: number;
+  /** Conflicts seen (each one a re-run). */
+  conflicts: number;
+  chainValid: boolean;
+  chainLength: number;
+}
+
+/** Opening a database of `records` KV entries, and the memory they take. */
+export interface RecoveryOutcome {
+  records: number;
+  valueBytes: number;
+  /** The files as the writer left them (default checkpoint settings), bytes. */
+  walBytes: number;
+  checkpointBytes: number;
+  /** The first open in this process. */
+  firstOpenMs: number;
+  /** The median of the next opens. */
+  reopenMedianMs: number;
+  reopens: number;
+  /** An open after an explicit checkpoint (the WAL then holds nothing to replay). */
+  fromCheckpointMs: number;
+  /** Sum of the user keys' UTF-8 bytes and the values' bytes. */
+  rawBytes: number;
+  /** The store's live memory after recovery (`stats().memoryBytes`). */
+  storeBytes: number;
+  /** The store's encoded keys + values (`stats().bytes`). */
+  encodedBytes: number;
+  storeKeys: number;
+}
+
+/** A peer that took part, or one that could not load here and why. */
+export interface PeerInfo {
+  name: string;
+  version?: string;
+  unavailable?: string;
+}
+
+/** One runtime's run of the suite. */
+export interface SuiteResult {
+  runtime: RuntimeName;
+  runtimeVersion: string;
+  quick: boolean;
+  startedAt: string;
+  durationMs: number;
+  loadAvgStart: number[];
+  loadAvgEnd: number[];
+  peers: PeerInfo[];
+  rows: Row[];
+  appenders: AppendersOutcome;
+  recovery: RecoveryOutcome;
+}
+
+/** How long mitata samples each row. */
+export interface Budget {
+  minCpuTimeNs: number;
+  minSamples: number;
+}
+
+/** `--quick`: a quarter of a second per row. */
+export const QUICK_BUDGET: Budget = { minCpuTimeNs: 250e6, minSamples: 12 };
+/** Full: a second per row, and at least 100 calls. */
+export const FULL_BUDGET: Budget = { minCpuTimeNs: 1000e6, minSamples: 100 };
+
+/** Row fields other than the timing. */
+export interface RowSpec {
+  workload: string;
+  subject: string;
+  durability: string;
+  opsPerCall?: number;
+  note?: string;
+}
+
+/**
+ * Times `fn` with mitata and returns the row. Every call is timed on its
+ * own (mitata's batching is off), so p50 and p99 are per-call latencies and
+ * every row is sampled the same way; the fastest call in the suite takes a
+ * few microseconds, far above the timer's cost.
+ */
+export async function timeRow(
+  spec: RowSpec,
+  fn: () => unknown,
+  budget: Budget,
+): Promise<Row> {
+  const stats = await measure(fn, {
+    min_cpu_time: budget.minCpuTimeNs,
+    min_samples: budget.minSamples,
+    batch_threshold: -1,
+  });
+  const per = spec.opsPerCall ?? 1;
+  const batched = stats.ticks !== stats.samples.length;
+  const row: Row = {
+    workload: spec.workload,
+    subject: spec.subject,
+    durability: spec.durability,
+    opsPerSec: (1e9 / stats.p50) * per,
+    meanOpsPerSec: (1e9 / stats.avg) * per,
+    p50Ns: batched ? null : stats.p50,
+    p99Ns: batched ? null : stats.p99,
+    opsPerCall: per,
+    calls: stats.ticks,
+  };
+  if (spec.note !== undefined) row.note = spec.note;
+  return row;
+}
+
+/** A whole number with thousands separators. */
+export function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
