@@ -21,6 +21,7 @@
  *
  * @module
  */
+import { readU64, writeU64 } from "../_u64.ts";
 import { decodeValue, encodeValue, type Value } from "../core/codec.ts";
 import { compareKeys, KeyReader, MAX_USER_KEY_BYTES, prefixEnd } from "../core/keys.ts";
 import type { CommitView, ScanOptions } from "../engine/engine.ts";
@@ -69,7 +70,6 @@ const SCAN_CHUNK = 256;
 /** Key prefix of the expiry index (the Database's sweeper scans it). */
 const EXPIRY_PREFIX: Uint8Array = key(SYSTEM, SYS.EXPIRY).finish();
 const EMPTY = new Uint8Array(0);
-const TWO_32 = 4294967296;
 
 /** One KV entry as {@link KvStore.getEntry} returns it. */
 export interface KvEntry {
@@ -619,25 +619,6 @@ function decodeRecordValue(bytes: Uint8Array, header: KvHeader, k: string): Valu
 
 function expired(header: KvHeader, now: number): boolean {
   return header.expiresAt !== undefined && header.expiresAt <= now;
-}
-
-function writeU64(b: Uint8Array, at: number, n: number): void {
-  const hi = Math.floor(n / TWO_32);
-  const lo = n >>> 0;
-  b[at] = hi >>> 24;
-  b[at + 1] = (hi >>> 16) & 0xff;
-  b[at + 2] = (hi >>> 8) & 0xff;
-  b[at + 3] = hi & 0xff;
-  b[at + 4] = lo >>> 24;
-  b[at + 5] = (lo >>> 16) & 0xff;
-  b[at + 6] = (lo >>> 8) & 0xff;
-  b[at + 7] = lo & 0xff;
-}
-
-function readU64(b: Uint8Array, at: number): number {
-  const hi = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-  const lo = ((b[at + 4]! << 24) | (b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0;
-  return hi * TWO_32 + lo;
 }
 
 // ---------------------------------------------------------------------------

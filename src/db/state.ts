@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { readU64, writeU64 } from "../_u64.ts";
 import { decodeValue, encodeValue, type Value } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
 import {
@@ -41,7 +42,6 @@ export const STATE_RECORD_FORMAT = 1;
 const HEADER_BYTES = 17;
 const VERSION_AT = 1;
 const UPDATED_AT = 9;
-const TWO_32 = 4294967296;
 
 /** A cell's state: what {@link StateCells.read} returns and `transition` functions receive. */
 export interface CellState {
@@ -475,25 +475,6 @@ function decodeRecord(bytes: Uint8Array, name: string): CellState {
     throw corrupt(name, cause);
   }
   return { value, version, updatedAt: readU64(bytes, UPDATED_AT) };
-}
-
-function writeU64(b: Uint8Array, at: number, n: number): void {
-  const hi = Math.floor(n / TWO_32);
-  const lo = n >>> 0;
-  b[at] = hi >>> 24;
-  b[at + 1] = (hi >>> 16) & 0xff;
-  b[at + 2] = (hi >>> 8) & 0xff;
-  b[at + 3] = hi & 0xff;
-  b[at + 4] = lo >>> 24;
-  b[at + 5] = (lo >>> 16) & 0xff;
-  b[at + 6] = (lo >>> 8) & 0xff;
-  b[at + 7] = lo & 0xff;
-}
-
-function readU64(b: Uint8Array, at: number): number {
-  const hi = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-  const lo = ((b[at + 4]! << 24) | (b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0;
-  return hi * TWO_32 + lo;
 }
 
 // ---------------------------------------------------------------------------

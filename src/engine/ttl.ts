@@ -22,6 +22,7 @@
  */
 import type { Engine, Transaction } from "./engine.ts";
 import { unrefTimer } from "../_runtime.ts";
+import { readU64, writeU64 } from "../_u64.ts";
 
 /** Most index entries one sweep transaction handles; a sweep runs as many as it needs. */
 export const DEFAULT_SWEEP_BATCH = 1000;
@@ -53,17 +54,8 @@ export function expiryKey(prefix: Uint8Array, expiresAt: number, key: Uint8Array
   }
   const out = new Uint8Array(prefix.length + 8 + key.length);
   out.set(prefix, 0);
-  const hi = Math.floor(expiresAt / 2 ** 32);
-  const lo = expiresAt >>> 0;
   const at = prefix.length;
-  out[at] = hi >>> 24;
-  out[at + 1] = (hi >>> 16) & 0xff;
-  out[at + 2] = (hi >>> 8) & 0xff;
-  out[at + 3] = hi & 0xff;
-  out[at + 4] = lo >>> 24;
-  out[at + 5] = (lo >>> 16) & 0xff;
-  out[at + 6] = (lo >>> 8) & 0xff;
-  out[at + 7] = lo & 0xff;
+  writeU64(out, at, expiresAt);
   out.set(key, at + 8);
   return out;
 }
@@ -92,11 +84,10 @@ export function decodeExpiryKey(
   if (indexKey.length < prefixLength + 8) {
     throw new RangeError(`Cannot decode an expiry index key of ${indexKey.length} bytes`);
   }
-  const b = indexKey;
-  const at = prefixLength;
-  const hi = ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-  const lo = ((b[at + 4]! << 24) | (b[at + 5]! << 16) | (b[at + 6]! << 8) | b[at + 7]!) >>> 0;
-  return { expiresAt: hi * 2 ** 32 + lo, key: indexKey.subarray(at + 8) };
+  return {
+    expiresAt: readU64(indexKey, prefixLength),
+    key: indexKey.subarray(prefixLength + 8),
+  };
 }
 
 /** Options of {@link Sweeper}. */
