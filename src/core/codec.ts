@@ -30,6 +30,7 @@
  * @module
  */
 import { decodeTimestampToTimeSpec, EXT_TIMESTAMP } from "@msgpack/msgpack";
+import { slabAlloc } from "../_slab.ts";
 import { CorruptionError } from "../errors.ts";
 import { MAX_VALUE_BYTES } from "./store.ts";
 
@@ -338,7 +339,11 @@ class Encoder {
     try {
       this.value(value, 0);
       if (this.pos > MAX_ENCODED_VALUE_BYTES) throw this.tooLarge(0, this.pos);
-      return this.buf.slice(0, this.pos);
+      // Small encodings are carved from a shared slab on V8 (src/_slab.ts):
+      // a fresh ArrayBuffer per value cost about a microsecond.
+      const out = slabAlloc(this.pos);
+      out.set(this.buf.subarray(0, this.pos));
+      return out;
     } finally {
       // Drop references to the caller's objects, and an outsized buffer.
       this.open.fill(null, 0, this.deepest);

@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { slabAlloc } from "../_slab.ts";
 import { decodeValue, encodeCanonical, encodeValue, type Value } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
 import { Sha256, sha256Hex } from "../core/sha256.ts";
@@ -264,7 +265,7 @@ function prepare(type: unknown, payload: unknown): Prepared {
   const t = checkName(type, "an event type");
   const stored = encodeValue(payload); // a bad payload fails here, before anything is written
   const canonical = encodeCanonical(payload);
-  const hashPrefix = new Uint8Array(1 + PAYLOAD_KEY.length + canonical.length);
+  const hashPrefix = slabAlloc(1 + PAYLOAD_KEY.length + canonical.length);
   hashPrefix[0] = 0x85; // fixmap of the 5 hashed fields; "payload" sorts first
   hashPrefix.set(PAYLOAD_KEY, 1);
   hashPrefix.set(canonical, 1 + PAYLOAD_KEY.length);
@@ -291,7 +292,7 @@ function build(p: Prepared, seq: number, prev: Uint8Array, timestamp: number): B
   // The record: the five fixed fields, then "payload" and the stored bytes.
   const fixed = encodeValue({ sequence: seq, type: p.type, timestamp, prevHash: prev, hash });
   fixed[0] = 0x86; // fixmap of 6 entries: the payload follows
-  const record = new Uint8Array(fixed.length + PAYLOAD_KEY.length + p.payload.length);
+  const record = slabAlloc(fixed.length + PAYLOAD_KEY.length + p.payload.length);
   record.set(fixed, 0);
   record.set(PAYLOAD_KEY, fixed.length);
   record.set(p.payload, fixed.length + PAYLOAD_KEY.length);

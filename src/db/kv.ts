@@ -22,6 +22,7 @@
  * @module
  */
 import { readU64, writeU64 } from "../_u64.ts";
+import { slabAlloc } from "../_slab.ts";
 import { decodeValue, encodeValue, type Value } from "../core/codec.ts";
 import { compareKeys, KeyReader, MAX_USER_KEY_BYTES, prefixEnd } from "../core/keys.ts";
 import type { CommitView, ScanOptions } from "../engine/engine.ts";
@@ -554,7 +555,7 @@ function kvKey(run: number, k: string): Uint8Array {
 /** Builds a record with version 0 (stamped at commit). */
 function encodeRecord(encoded: Uint8Array, expiresAt: number | undefined): Uint8Array {
   const head = expiresAt === undefined ? HEADER_BYTES : HEADER_TTL_BYTES;
-  const rec = new Uint8Array(head + encoded.length);
+  const rec = slabAlloc(head + encoded.length); // zero-filled, never shared with another record
   rec[0] = KV_RECORD_FORMAT;
   if (expiresAt !== undefined) {
     rec[1] = FLAG_EXPIRES;

@@ -23,6 +23,7 @@
  * @module
  */
 import { readU64, writeU64 } from "../_u64.ts";
+import { slabAlloc } from "../_slab.ts";
 import { decodeValue, encodeValue, type Value } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
 import {
@@ -443,7 +444,7 @@ function cellName(k: Uint8Array): string {
 }
 
 function encodeRecord(version: number, updatedAt: number, encoded: Uint8Array): Uint8Array {
-  const rec = new Uint8Array(HEADER_BYTES + encoded.length);
+  const rec = slabAlloc(HEADER_BYTES + encoded.length); // zero-filled (src/_slab.ts)
   rec[0] = STATE_RECORD_FORMAT;
   writeU64(rec, VERSION_AT, version);
   writeU64(rec, UPDATED_AT, updatedAt);
