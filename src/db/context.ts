@@ -21,10 +21,8 @@ import type { Run } from "./database.ts";
 /** A run's lifecycle status. */
 export type RunStatus = "active" | "paused" | "completed" | "failed" | "cancelled" | "archived";
 
-/** A run as stored (the public `RunMetadata` plus its internal number). */
-export interface RunRecord {
-  /** Internal run number: the first element of every key of the run. */
-  n: number;
+/** Public view of a run. */
+export interface RunMetadata {
   /** The run's id. */
   id: string;
   /** Optional human name. */
@@ -35,7 +33,7 @@ export interface RunRecord {
   status: RunStatus;
   /** Creation time, ms since the epoch (the engine clock). */
   createdAt: number;
-  /** Last change of the record, ms since the epoch. */
+  /** Last change, ms since the epoch. */
   updatedAt: number;
   /** When it reached completed, failed or cancelled. */
   completedAt?: number;
@@ -43,8 +41,14 @@ export interface RunRecord {
   tags: string[];
   /** Free-form metadata. */
   metadata: Value;
-  /** The error message given to `fail`. */
+  /** The message given to `fail`. */
   error?: string;
+}
+
+/** A run as stored: its public metadata plus its internal number. */
+export interface RunRecord extends RunMetadata {
+  /** Internal run number: the first element of every key of the run. */
+  n: number;
 }
 
 /** Statuses in which a run accepts data writes. */

@@ -14,37 +14,16 @@ import type { Run } from "./database.ts";
 import {
   type DbCore,
   encodeRunRecord,
+  type RunMetadata,
   type RunRecord,
   type RunsScope,
   type RunStatus,
   type TxContext,
 } from "./context.ts";
 import { kvRecordExpiresAt } from "./kv.ts";
-import { key, range, runRange, STATUS_CODES, SYS, SYSTEM, TAG } from "./layout.ts";
 
-/** Public view of a run. */
-export interface RunMetadata {
-  /** The run's id. */
-  id: string;
-  /** Optional human name. */
-  name?: string;
-  /** Parent run id. */
-  parent?: string;
-  /** Lifecycle status. */
-  status: RunStatus;
-  /** Creation time, ms since the epoch. */
-  createdAt: number;
-  /** Last change, ms since the epoch. */
-  updatedAt: number;
-  /** When it reached completed, failed or cancelled. */
-  completedAt?: number;
-  /** Tags. */
-  tags: string[];
-  /** Free-form metadata. */
-  metadata: Value;
-  /** The message given to `fail`. */
-  error?: string;
-}
+export type { RunMetadata };
+import { key, range, runRange, STATUS_CODES, SYS, SYSTEM, TAG } from "./layout.ts";
 
 /** Options of {@link Runs.create}. */
 export interface CreateRunOptions {

@@ -308,12 +308,25 @@ class NodeHandle implements FileHandle {
     }
   }
 
-  writeBlocking(data: Uint8Array, position: number): void {
+  /** The argument checks `write` and `writeBlocking` share. */
+  #checkWrite(data: Uint8Array, position: number): void {
     checkBuffer(data, "write", this.#path);
     checkOffset(position, "position", "write", this.#path);
     if (position + data.length > Number.MAX_SAFE_INTEGER) {
       throw new RangeError(`Cannot write ${this.#path}: position + length exceeds 2^53 - 1`);
     }
+  }
+
+  /** The error of a device that keeps accepting no bytes. */
+  #stalled(): FsError {
+    return new FsError(
+      "IO",
+      `Cannot write ${this.#path}: the device accepted no bytes ${MAX_WRITE_STALLS} times in a row`,
+    );
+  }
+
+  writeBlocking(data: Uint8Array, position: number): void {
+    this.#checkWrite(data, position);
     this.#enter("write", true);
     try {
       let done = 0;
@@ -328,10 +341,7 @@ class NodeHandle implements FileHandle {
           done += n;
           stalls = 0;
         } else if (++stalls >= MAX_WRITE_STALLS) {
-          throw new FsError(
-            "IO",
-            `Cannot write ${this.#path}: the device accepted no bytes ${MAX_WRITE_STALLS} times in a row`,
-          );
+          throw this.#stalled();
         }
       }
     } finally {
@@ -340,11 +350,7 @@ class NodeHandle implements FileHandle {
   }
 
   async write(data: Uint8Array, position: number): Promise<void> {
-    checkBuffer(data, "write", this.#path);
-    checkOffset(position, "position", "write", this.#path);
-    if (position + data.length > Number.MAX_SAFE_INTEGER) {
-      throw new RangeError(`Cannot write ${this.#path}: position + length exceeds 2^53 - 1`);
-    }
+    this.#checkWrite(data, position);
     this.#enter("write", true);
     try {
       let done = 0;
@@ -363,10 +369,7 @@ class NodeHandle implements FileHandle {
           done += n;
           stalls = 0;
         } else if (++stalls >= MAX_WRITE_STALLS) {
-          throw new FsError(
-            "IO",
-            `Cannot write ${this.#path}: the device accepted no bytes ${MAX_WRITE_STALLS} times in a row`,
-          );
+          throw this.#stalled();
         }
       }
     } finally {
