@@ -220,6 +220,11 @@ export class Heap {
     return this.#u32;
   }
 
+  /** @returns The u32 view as of the last {@link u8} call (no memory growth since). */
+  u32Fresh(): Uint32Array {
+    return this.#u32;
+  }
+
   #refresh(): void {
     const buffer = this.core.memory.buffer as ArrayBuffer;
     this.#buffer = buffer;
@@ -353,7 +358,7 @@ export abstract class ReadableStore {
     const blob = this.#find(key, "get");
     if (blob === 0) return undefined;
     const u8 = this.heap.u8();
-    const u32 = this.heap.u32();
+    const u32 = this.heap.u32Fresh();
     const start = blob + BLOB_HEADER + u32[(blob + 4) >>> 2]!;
     return copyOut(u8, start, start + u32[(blob + 8) >>> 2]!);
   }
@@ -383,7 +388,7 @@ export abstract class ReadableStore {
     const blob = this.#find(key, "get");
     if (blob === 0) return undefined;
     const u8 = this.heap.u8();
-    const u32 = this.heap.u32();
+    const u32 = this.heap.u32Fresh();
     const start = blob + BLOB_HEADER + u32[(blob + 4) >>> 2]!;
     return u8.subarray(start, start + u32[(blob + 8) >>> 2]!);
   }

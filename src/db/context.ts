@@ -13,7 +13,7 @@
 import type { Value } from "../core/codec.ts";
 import { decodeValue, encodeValue } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
-import type { Engine, Transaction } from "../engine/engine.ts";
+import type { Engine, SyncReads, Transaction } from "../engine/engine.ts";
 import { CorruptionError, RunClosedError, RunNotFoundError } from "../errors.ts";
 import { key, SYS, SYSTEM } from "./layout.ts";
 import type { Run } from "./database.ts";
@@ -67,12 +67,14 @@ export interface DbCore {
 }
 
 /**
- * One attempt of a database transaction, as primitives see it.
- * Caches run records read in this attempt.
+ * Synchronous reads of one consistent state, as primitives see them: a
+ * transaction's ({@link TxContext}), or, for a standalone read-only
+ * operation, the latest applied state (one synchronous step: see
+ * `Engine.latest`). Caches the run records it read.
  */
-export class TxContext {
-  /** The engine transaction. */
-  readonly tx: Transaction;
+export class ReadContext {
+  /** The reads: the transaction's, or the latest state's. */
+  readonly reads: SyncReads;
   /** Shared services. */
   readonly db: DbCore;
   // Made on first use: most operations read one run once.
@@ -81,14 +83,19 @@ export class TxContext {
   /** The last run {@link runNumber} read from the store (a shared, uncopied record). */
   #lastId: string | undefined;
   #last: RunRecord | undefined;
+  /** The applied version the latest state had when this context was made, or -1 in a transaction. */
+  readonly #latestAt: number = -1;
 
   /**
-   * @param tx The engine transaction of this attempt.
+   * @param reads Where reads go.
    * @param db The database's services.
    */
-  constructor(tx: Transaction, db: DbCore) {
-    this.tx = tx;
+  constructor(reads: SyncReads, db: DbCore) {
+    this.reads = reads;
     this.db = db;
+    // Over the latest state, runs read at the same applied version decode
+    // the same bytes: reuse the last one (see `latestRun`).
+    if (reads === db.engine.latest) this.#latestAt = db.engine.version;
   }
 
   /**
@@ -120,7 +127,7 @@ export class TxContext {
   runSync(id: string): RunRecord | undefined {
     const runs = this.#runs ??= new Map();
     if (runs.has(id)) return runs.get(id);
-    const bytes = this.tx.getSync(runKey(id));
+    const bytes = this.reads.getSync(runKey(id));
     const record = bytes === undefined ? undefined : copyRecord(decodeCached(bytes, id));
     runs.set(id, record);
     return record;
@@ -143,12 +150,23 @@ export class TxContext {
     const runs = this.#runs;
     if (runs !== undefined && runs.has(id)) r = runs.get(id);
     else if (this.#lastId === id) r = this.#last;
-    else {
-      const bytes = this.tx.getSync(runKey(id));
+    else if (
+      this.#latestAt >= 0 && latestRun.id === id && latestRun.version === this.#latestAt &&
+      latestRun.engine === this.db.engine
+    ) {
+      r = latestRun.record;
+    } else {
+      const bytes = this.reads.viewSync(runKey(id));
       // Shared with the cache: only `n` and `status` are read from it.
       r = bytes === undefined ? undefined : decodeCached(bytes, id);
       this.#lastId = id;
       this.#last = r;
+      if (this.#latestAt >= 0) {
+        latestRun.engine = this.db.engine;
+        latestRun.version = this.#latestAt;
+        latestRun.id = id;
+        latestRun.record = r;
+      }
     }
     if (r === undefined) {
       const w = typeof what === "string" ? what : what();
@@ -201,6 +219,45 @@ export class TxContext {
   }
 
   /**
+   * The run for a read, synchronously: it must exist.
+   *
+   * @param id The run id.
+   * @param what The operation, for the error message.
+   * @returns The record.
+   * @throws {RunNotFoundError} If there is no such run.
+   */
+  readableRunSync(id: string, what: string): RunRecord {
+    const r = this.runSync(id);
+    if (r === undefined) {
+      throw new RunNotFoundError(`Cannot ${what}: run ${id} does not exist`, { runId: id });
+    }
+    return r;
+  }
+
+  /** @internal Remembers what this attempt wrote for run `id` (see TxContext.putRun). */
+  protected remember(id: string, record: RunRecord | undefined): void {
+    (this.#runs ??= new Map()).set(id, record);
+  }
+}
+
+/**
+ * One attempt of a database transaction, as primitives see it: its reads
+ * (recorded in the transaction's read set) and its writes.
+ */
+export class TxContext extends ReadContext {
+  /** The engine transaction. */
+  readonly tx: Transaction;
+
+  /**
+   * @param tx The engine transaction of this attempt.
+   * @param db The database's services.
+   */
+  constructor(tx: Transaction, db: DbCore) {
+    super(tx, db);
+    this.tx = tx;
+  }
+
+  /**
    * Writes a run record (and remembers it for later reads in this attempt).
    * Index maintenance is the caller's (src/db/runs.ts).
    *
@@ -208,7 +265,7 @@ export class TxContext {
    */
   putRun(record: RunRecord): void {
     this.tx.put(runKey(record.id), encodeRunRecord(record));
-    (this.#runs ??= new Map()).set(record.id, record);
+    this.remember(record.id, record);
   }
 
   /**
@@ -218,7 +275,7 @@ export class TxContext {
    */
   deleteRun(id: string): void {
     this.tx.delete(runKey(id));
-    (this.#runs ??= new Map()).set(id, undefined);
+    this.remember(id, undefined);
   }
 }
 
@@ -242,6 +299,34 @@ export interface Scope {
    * enclosing one (options ignored).
    */
   exec<T>(fn: (ctx: TxContext) => Promise<T> | T, options?: ExecOptions): Promise<T> | T;
+  /**
+   * Runs the read-only, synchronous `fn`: standalone, over the database's
+   * latest applied state with no transaction around it (one synchronous
+   * step reads one consistent state); else in the enclosing transaction.
+   */
+  read<T>(fn: (ctx: ReadContext) => T): Promise<T>;
+}
+
+/**
+ * The scope of a handle inside a transaction: every method joins it.
+ *
+ * @param runId The run the handle addresses.
+ * @param ctx The transaction's context.
+ * @returns The scope.
+ */
+export function joinedScope(runId: string, ctx: TxContext): Scope {
+  return {
+    runId,
+    standalone: false,
+    exec: (fn) => fn(ctx),
+    read: (fn) => {
+      try {
+        return Promise.resolve(fn(ctx));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    },
+  };
 }
 
 /**
@@ -267,6 +352,18 @@ export function runKey(id: string): Uint8Array {
  * key and decoding the same bytes again each time was a fifth of a KV put.
  */
 const RUN_CACHE_ENTRIES = 4096;
+/**
+ * The run record a read of the latest state last found (shared, uncopied),
+ * and the engine and applied version it was read at: a run of standalone
+ * reads with no commit in between (a hot read loop) skips the lookup. Any
+ * commit changes the version, so it is never stale.
+ */
+const latestRun: {
+  engine: Engine | undefined;
+  version: number;
+  id: string | undefined;
+  record: RunRecord | undefined;
+} = { engine: undefined, version: -1, id: undefined, record: undefined };
 const runKeys = new Map<string, Uint8Array>();
 const decodedRuns = new Map<string, { bytes: Uint8Array; record: RunRecord }>();
 

@@ -15,7 +15,14 @@ import { defaultFileAdapter } from "../fs/mod.ts";
 import type { FileAdapter } from "../fs/types.ts";
 import { WAL_DIR } from "../wal/recover.ts";
 import { CHECKPOINT_DIR } from "../wal/checkpoint.ts";
-import { type DbCore, type ExecOptions, type Scope, TxContext } from "./context.ts";
+import {
+  type DbCore,
+  type ExecOptions,
+  joinedScope,
+  ReadContext,
+  type Scope,
+  TxContext,
+} from "./context.ts";
 import type { Engine } from "../engine/engine.ts";
 import { EventLog } from "./events.ts";
 import { uuidv7 } from "./ids.ts";
@@ -185,7 +192,7 @@ export class DatabaseTransaction {
     let r = this.#runs.get(id);
     if (r === undefined) {
       const ctx = this.#ctx;
-      r = new RunTransaction({ runId: id, standalone: false, exec: (fn) => fn(ctx) });
+      r = new RunTransaction(joinedScope(id, ctx));
       this.#runs.set(id, r);
     }
     return r;
@@ -239,8 +246,13 @@ export class Run {
     this.#ctx = ctx;
     this.id = id;
     const scope: Scope = ctx === undefined
-      ? { runId: id, standalone: true, exec: (fn, options) => db.execute(fn, options) }
-      : { runId: id, standalone: false, exec: (fn) => fn(ctx) };
+      ? {
+        runId: id,
+        standalone: true,
+        exec: (fn, options) => db.execute(fn, options),
+        read: (fn) => db.readLatest(fn),
+      }
+      : joinedScope(id, ctx);
     this.kv = new KvStore(scope);
     this.events = new EventLog(scope);
     this.state = new StateCells(scope);
@@ -282,12 +294,12 @@ export class Run {
     if (outer !== undefined) {
       // A handle made inside a transaction: the body joins it.
       return Promise.resolve(
-        fn(new RunTransaction({ runId: this.id, standalone: false, exec: (f) => f(outer) })),
+        fn(new RunTransaction(joinedScope(this.id, outer))),
       );
     }
     return this.#db.execute((ctx) =>
       Promise.resolve(
-        fn(new RunTransaction({ runId: this.id, standalone: false, exec: (f) => f(ctx) })),
+        fn(new RunTransaction(joinedScope(this.id, ctx))),
       )
     );
   }
@@ -525,6 +537,19 @@ export class Database {
    */
   transaction<T>(fn: (tx: DatabaseTransaction) => Promise<T> | T): Promise<T> {
     return this.execute((ctx) => Promise.resolve(fn(new DatabaseTransaction(this, ctx))));
+  }
+
+  /**
+   * @internal Runs the read-only, synchronous `fn` over the latest applied
+   * state, with no transaction (see `Engine.latest`).
+   */
+  readLatest<T>(fn: (ctx: ReadContext) => T): Promise<T> {
+    try {
+      this.#core.checkOpen();
+      return Promise.resolve(fn(new ReadContext(this.#open.engine.latest, this.#core)));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** @internal Runs `fn` in a new engine transaction with a fresh context per attempt. */

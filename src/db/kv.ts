@@ -29,7 +29,7 @@ import type { CommitView, ScanOptions } from "../engine/engine.ts";
 import { expiryKey } from "../engine/ttl.ts";
 import { CorruptionError } from "../errors.ts";
 import { typeName } from "../_type_name.ts";
-import type { Scope, TxContext } from "./context.ts";
+import type { ReadContext, Scope, TxContext } from "./context.ts";
 import { key, SYS, SYSTEM, TAG } from "./layout.ts";
 import { checkName } from "./runs.ts";
 
@@ -200,8 +200,8 @@ export class KvStore {
    */
   async get(key: string): Promise<Value | undefined> {
     checkName(key, "a KV key");
-    return await this.#scope.exec(async (ctx) => {
-      const found = await this.#read(ctx, key, `get KV key ${show(key)}`);
+    return await this.#scope.read((ctx) => {
+      const found = this.#read(ctx, key, () => `get KV key ${show(key)}`);
       return found === undefined ? undefined : decodeRecordValue(found.bytes, found.header, key);
     });
   }
@@ -234,8 +234,8 @@ export class KvStore {
    */
   async getEntry(key: string): Promise<KvEntry | undefined> {
     checkName(key, "a KV key");
-    return await this.#scope.exec(async (ctx) => {
-      const found = await this.#read(ctx, key, `get KV entry ${show(key)}`);
+    return await this.#scope.read((ctx) => {
+      const found = this.#read(ctx, key, () => `get KV entry ${show(key)}`);
       if (found === undefined) return undefined;
       const { bytes, header } = found;
       const entry: KvEntry = {
@@ -271,8 +271,8 @@ export class KvStore {
    */
   async exists(key: string): Promise<boolean> {
     checkName(key, "a KV key");
-    return await this.#scope.exec(async (ctx) =>
-      (await this.#read(ctx, key, `check KV key ${show(key)}`)) !== undefined
+    return await this.#scope.read((ctx) =>
+      this.#read(ctx, key, () => `check KV key ${show(key)}`) !== undefined
     );
   }
 
@@ -403,9 +403,9 @@ export class KvStore {
   async list(prefix?: string, options: KvListOptions = {}): Promise<string[]> {
     const p = checkPrefix(prefix, "list KV keys");
     const o = checkListOptions(options, "list KV keys", 0);
-    return await this.#scope.exec(async (ctx) => {
-      const run = await ctx.readableRun(this.#scope.runId, "list KV keys");
-      const rows = await scanLive(ctx, run.n, p, o, o.limit ?? Infinity);
+    return await this.#scope.read((ctx) => {
+      const n = ctx.runNumber(this.#scope.runId, false, "list KV keys");
+      const rows = scanLive(ctx, n, p, o, o.limit ?? Infinity);
       return rows.map((r) => r.key);
     });
   }
@@ -439,10 +439,10 @@ export class KvStore {
   async entries(prefix?: string, options: KvListOptions = {}): Promise<[string, Value][]> {
     const p = checkPrefix(prefix, "list KV entries");
     const o = checkListOptions(options, "list KV entries", 0);
-    return await this.#scope.exec(async (ctx) => {
-      const run = await ctx.readableRun(this.#scope.runId, "list KV entries");
-      const rows = await scanLive(ctx, run.n, p, o, o.limit ?? Infinity);
-      return rows.map((r): [string, Value] => [r.key, decodeRecordValue(r.bytes, r.header, r.key)]);
+    return await this.#scope.read((ctx) => {
+      const n = ctx.runNumber(this.#scope.runId, false, "list KV entries");
+      const rows = scanLive(ctx, n, p, o, o.limit ?? Infinity);
+      return rows.map((r): [string, Value] => [r.key, r.value]);
     });
   }
 
@@ -485,33 +485,35 @@ export class KvStore {
     const p = checkPrefix(prefix, "page KV entries");
     const o = checkListOptions(options, "page KV entries", 1);
     const limit = o.limit ?? DEFAULT_KV_PAGE_LIMIT;
-    return await this.#scope.exec(async (ctx) => {
-      const run = await ctx.readableRun(this.#scope.runId, "page KV entries");
+    return await this.#scope.read((ctx) => {
+      const n = ctx.runNumber(this.#scope.runId, false, "page KV entries");
       // One entry past the page tells whether another page exists.
-      const rows = await scanLive(ctx, run.n, p, o, limit + 1);
+      const rows = scanLive(ctx, n, p, o, limit + 1);
       const more = rows.length > limit;
       if (more) rows.length = limit;
       return {
-        entries: rows.map((r): [string, Value] => [
-          r.key,
-          decodeRecordValue(r.bytes, r.header, r.key),
-        ]),
+        entries: rows.map((r): [string, Value] => [r.key, r.value]),
         cursor: more ? encodeCursor(rows[rows.length - 1]!.key) : undefined,
       };
     });
   }
 
-  /** Reads the live record of `key`, or undefined. */
-  async #read(
-    ctx: TxContext,
+  /**
+   * Reads the live record of `key`, or undefined. The bytes are a view into
+   * the store: decode them before anything else runs.
+   */
+  #read(
+    ctx: ReadContext,
     key: string,
-    what: string,
-  ): Promise<{ bytes: Uint8Array; header: KvHeader } | undefined> {
-    const run = await ctx.readableRun(this.#scope.runId, what);
-    const bytes = await ctx.tx.get(kvKey(run.n, key));
+    what: () => string,
+  ): { bytes: Uint8Array; header: KvHeader } | undefined {
+    const n = ctx.runNumber(this.#scope.runId, false, what);
+    const bytes = ctx.reads.viewSync(kvKey(n, key));
     if (bytes === undefined) return undefined;
     const header = readHeader(bytes, key);
-    return expired(header, ctx.now()) ? undefined : { bytes, header };
+    return header.expiresAt !== undefined && expired(header, ctx.now())
+      ? undefined
+      : { bytes, header };
   }
 }
 
@@ -634,7 +636,7 @@ interface CheckedList {
 
 interface LiveRow {
   key: string;
-  bytes: Uint8Array;
+  value: Value;
   header: KvHeader;
 }
 
@@ -643,13 +645,13 @@ interface LiveRow {
  * in chunks sized to what is still needed, so the range read (and so the
  * conflict footprint) ends near the last record returned.
  */
-async function scanLive(
-  ctx: TxContext,
+function scanLive(
+  ctx: ReadContext,
   n: number,
   prefix: string,
   o: CheckedList,
   max: number,
-): Promise<LiveRow[]> {
+): LiveRow[] {
   const base = key(n, TAG.KV).stringPrefix(prefix).finish();
   let lo: Bound = { key: base, inclusive: true };
   let hi: Bound = { key: prefixEnd(base)!, inclusive: false };
@@ -663,16 +665,20 @@ async function scanLive(
   const now = ctx.now();
   while (out.length < max && !emptyRange(lo, hi)) {
     const chunk = Math.min(max - out.length, SCAN_CHUNK);
-    const rows = await ctx.tx.scan({ ...scanBounds(lo, hi), reverse: o.reverse, limit: chunk });
-    for (const [k, bytes] of rows) {
+    let seen = 0;
+    let last: Uint8Array | undefined;
+    // Views, decoded here: only what is kept is copied.
+    ctx.reads.visitSync({ ...scanBounds(lo, hi), reverse: o.reverse, limit: chunk }, (k, v) => {
       const name = userKey(k);
-      const header = readHeader(bytes, name);
-      if (!expired(header, now)) out.push({ key: name, bytes, header });
-    }
-    if (rows.length < chunk) break;
-    const last = { key: rows[rows.length - 1]![0], inclusive: false };
-    if (o.reverse) hi = last;
-    else lo = last;
+      const header = readHeader(v, name);
+      if (header.expiresAt === undefined || !expired(header, now)) {
+        out.push({ key: name, value: decodeRecordValue(v, header, name), header });
+      }
+      if (++seen === chunk) last = k.slice();
+    });
+    if (last === undefined) break;
+    if (o.reverse) hi = { key: last, inclusive: false };
+    else lo = { key: last, inclusive: false };
   }
   return out;
 }
@@ -703,6 +709,33 @@ function emptyRange(lo: Bound, hi: Bound): boolean {
 
 /** The user key of a stored KV key. */
 function userKey(k: Uint8Array): string {
+  // `u32(run) · 01 · utf8 · 00 00`: with no 00 byte inside (nothing
+  // escaped), the UTF-8 is read as is; ASCII without a decoder.
+  const end = k.length - 2;
+  if (end >= 5 && k[end] === 0 && k[end + 1] === 0) {
+    let ascii = true;
+    let i = 5;
+    for (; i < end; i++) {
+      const b = k[i]!;
+      if (b === 0) break;
+      if (b >= 0x80) ascii = false;
+    }
+    if (i === end && ascii) {
+      // Short: concatenation beats apply() on V8, JSC and Deno alike.
+      if (end - 5 <= 32) {
+        let s = "";
+        for (let j = 5; j < end; j++) s += String.fromCharCode(k[j]!);
+        return s;
+      }
+      if (end - 5 <= 256) {
+        return String.fromCharCode.apply(null, k.subarray(5, end) as unknown as number[]);
+      }
+    }
+  }
+  return userKeySlow(k);
+}
+
+function userKeySlow(k: Uint8Array): string {
   const r = new KeyReader(k);
   r.u32();
   r.u8();

@@ -191,7 +191,49 @@ class Conflict extends Error {
  * Every method throws InvalidStateError once the attempt is over (committed,
  * failed or retried).
  */
-export class Transaction {
+/**
+ * Synchronous reads of one consistent state: a {@link Transaction}'s (its
+ * own writes over its snapshot, recorded in its read set), or the latest
+ * applied state ({@link Engine.latest}). A read that finishes within one
+ * synchronous step of the latest state sees exactly the commits applied
+ * before it: commits are applied whole, each in one synchronous step.
+ */
+export interface SyncReads {
+  /**
+   * The value of `key` as a copy, or undefined.
+   *
+   * @param key The key.
+   */
+  getSync(key: Uint8Array): Uint8Array | undefined;
+  /**
+   * The value of `key` as a view valid until the next store write (decode it
+   * at once; never keep it), or undefined.
+   *
+   * @param key The key.
+   */
+  viewSync(key: Uint8Array): Uint8Array | undefined;
+  /**
+   * The entries in a range, as copies, in order.
+   *
+   * @param options Bounds, direction, limit.
+   */
+  scanSync(options?: ScanOptions): [Uint8Array, Uint8Array][];
+  /**
+   * Visits the entries in a range, in order, as views valid only during the
+   * call (decode or copy them there; never keep them). Reads like
+   * {@link scanSync}, without its copies.
+   *
+   * @param options Bounds, direction, limit.
+   * @param visit Called per entry; returning false stops the walk.
+   * @returns How many entries were visited.
+   */
+  visitSync(
+    options: ScanOptions,
+    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
+  ): number;
+}
+
+export class Transaction implements SyncReads {
   readonly #engine: Engine;
   readonly #open: () => { snap: StoreSnapshot; version: number };
   #snap: StoreSnapshot | undefined;
@@ -258,6 +300,16 @@ export class Transaction {
     if (own !== undefined) return own.value ?? undefined;
     (this.#readKeys ??= new Set()).add(id);
     return this.#snapshot().get(key);
+  }
+
+  /** @internal {@link getSync} without the copy: a view to decode at once (see {@link SyncReads.viewSync}). */
+  viewSync(key: Uint8Array): Uint8Array | undefined {
+    this.#live("get");
+    const id = keyId(key);
+    const own = this.#writes.get(id);
+    if (own !== undefined) return own.value ?? undefined;
+    (this.#readKeys ??= new Set()).add(id);
+    return this.#snapshot().getView(key);
   }
 
   /**
@@ -330,6 +382,18 @@ export class Transaction {
     }
     (this.#readRanges ??= []).push(range);
     return out;
+  }
+
+  /** @internal {@link scanSync}, one entry at a time (see {@link SyncReads.visitSync}). */
+  visitSync(
+    options: ScanOptions,
+    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
+  ): number {
+    const rows = this.scanSync(options);
+    for (let i = 0; i < rows.length; i++) {
+      if (visit(rows[i]![0], rows[i]![1]) === false) return i + 1;
+    }
+    return rows.length;
   }
 
   /**
@@ -430,6 +494,56 @@ export class Transaction {
   }
 }
 
+/** {@link Engine.latest}: reads straight from the store, with no snapshot and no read set. */
+class LatestReads implements SyncReads {
+  readonly #store: OrderedStore;
+
+  constructor(store: OrderedStore) {
+    this.#store = store;
+  }
+
+  getSync(key: Uint8Array): Uint8Array | undefined {
+    return this.#store.get(key);
+  }
+
+  viewSync(key: Uint8Array): Uint8Array | undefined {
+    return this.#store.getView(key);
+  }
+
+  scanSync(options: ScanOptions = {}): [Uint8Array, Uint8Array][] {
+    const limit = options.limit ?? Infinity;
+    const out: [Uint8Array, Uint8Array][] = [];
+    if (limit <= 0) return out;
+    for (const entry of this.#store.entries(storeBounds(options))) {
+      out.push(entry);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  visitSync(
+    options: ScanOptions,
+    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
+  ): number {
+    const bounds = storeBounds(options);
+    if (options.limit !== undefined) bounds.limit = options.limit;
+    return this.#store.scan(
+      bounds,
+      (e) =>
+        visit(e.memory.subarray(e.keyStart, e.keyEnd), e.memory.subarray(e.valueStart, e.valueEnd)),
+    );
+  }
+}
+
+function storeBounds(options: ScanOptions): RangeOptions {
+  const bounds: RangeOptions = { reverse: options.reverse === true };
+  if (options.gt !== undefined) bounds.gt = options.gt;
+  else if (options.gte !== undefined) bounds.gte = options.gte;
+  if (options.lt !== undefined) bounds.lt = options.lt;
+  else if (options.lte !== undefined) bounds.lte = options.lte;
+  return bounds;
+}
+
 /** The {@link CommitView} of one commit (a class: no closures per commit). */
 class View implements CommitView {
   readonly #writes: Map<KeyId, Write>;
@@ -519,6 +633,7 @@ export class Engine {
   #runningCount = 0;
   /** Newest in-flight value per key (commit-time reads see them). */
   readonly #inflight = new Map<KeyId, { version: number; value: Uint8Array | null }>();
+  readonly #latest: LatestReads;
   /** Durable commits waiting for their turn to be applied, by version. */
   readonly #ready = new Map<number, Write[]>();
   #lastDurable: Promise<void> = Promise.resolve();
@@ -532,6 +647,7 @@ export class Engine {
    */
   constructor(options: EngineOptions = {}) {
     this.store = options.store ?? new OrderedStore();
+    this.#latest = new LatestReads(this.store);
     this.#log = options.log;
     this.#applied = options.version ?? 0;
     this.#assigned = this.#applied;
@@ -553,6 +669,21 @@ export class Engine {
    */
   now(): number {
     return this.#clock();
+  }
+
+  /**
+   * Synchronous reads of the latest applied state, for read-only work that
+   * finishes in one synchronous step: no snapshot is taken and nothing is
+   * recorded (there is nothing to validate). What such a step reads is one
+   * consistent state — the same a transaction started at that moment would
+   * see — because commits are applied whole, each in one synchronous step.
+   * Never hold a read across an `await`: it would mix states.
+   *
+   * @throws {ClosedError} When the engine is closed.
+   */
+  get latest(): SyncReads {
+    if (this.#closed) throw new ClosedError("Cannot read: the engine is closed");
+    return this.#latest;
   }
 
   /** The last version visible to new transactions. */
