@@ -29,7 +29,7 @@ import type { CommitView, ScanOptions } from "../engine/engine.ts";
 import { expiryKey } from "../engine/ttl.ts";
 import { CorruptionError } from "../errors.ts";
 import { typeName } from "../_type_name.ts";
-import type { ReadContext, Scope, TxContext } from "./context.ts";
+import type { ReadContext, Scope } from "./context.ts";
 import { key, SYS, SYSTEM, TAG } from "./layout.ts";
 import { checkName } from "./runs.ts";
 
