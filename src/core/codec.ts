@@ -130,6 +130,35 @@ export function encodeValue(value: unknown): Uint8Array {
 }
 
 /**
+ * {@link encodeValue}, telling also whether the bytes are the canonical
+ * ones ({@link encodeCanonical}): they are when every object's keys are
+ * already in canonical order (the only difference between the two), which
+ * saves encoding a value twice when both are needed (an event's stored
+ * payload and its hash input).
+ *
+ * @param value The value to encode.
+ * @returns The bytes, and whether they equal `encodeCanonical(value)`.
+ * @throws {ValueError} if a part of `value` is of a kind in-mem cannot store.
+ * @throws {RangeError} if `value` nests too deep or its encoding is too large.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeCanonical, encodeValueCanonically } from "./codec.ts";
+ *
+ * const sorted = encodeValueCanonically({ a: 1, b: [{ c: 2, d: 3 }] });
+ * assert.equal(sorted.canonical, true);
+ * assert.deepEqual(sorted.bytes, encodeCanonical({ a: 1, b: [{ c: 2, d: 3 }] }));
+ * assert.equal(encodeValueCanonically({ b: 1, a: 2 }).canonical, false);
+ * ```
+ */
+export function encodeValueCanonically(value: unknown): { bytes: Uint8Array; canonical: boolean } {
+  const e = shared.busy ? new Encoder() : shared;
+  const bytes = e.encode(value, false);
+  return { bytes, canonical: e.sorted };
+}
+
+/**
  * Encodes a value in its canonical form: the one byte sequence that
  * {@link encodeValue}'s rules give with every object's keys sorted by their
  * UTF-8 bytes. Two values that decode equal (with `-0` and `0` different,
@@ -330,10 +359,13 @@ class Encoder {
   /** keys[d]: the key or index leading from open[d] to the part being encoded. */
   readonly keys: (string | number)[] = new Array(MAX_VALUE_DEPTH).fill(0);
   deepest = 0;
+  /** Cleared when a map's own key order is not the canonical one (canonical bytes differ then). */
+  sorted = true;
 
   encode(value: unknown, canonical: boolean): Uint8Array {
     this.busy = true;
     this.canonical = canonical;
+    this.sorted = true;
     this.pos = 0;
     this.deepest = 0;
     try {
@@ -639,7 +671,17 @@ class Encoder {
   map(o: object, depth: number): void {
     this.enter(o, depth);
     const names = Object.keys(o);
-    if (this.canonical && names.length > 1) names.sort(compareUtf8);
+    if (names.length > 1) {
+      if (this.canonical) names.sort(compareUtf8);
+      else if (this.sorted) {
+        for (let i = 1; i < names.length; i++) {
+          if (compareUtf8(names[i - 1]!, names[i]!) > 0) {
+            this.sorted = false;
+            break;
+          }
+        }
+      }
+    }
     const n = names.length;
     // Properties holding undefined are left out, so the count is known only
     // at the end: reserve the header for n and shrink it if fewer were kept.
@@ -731,6 +773,157 @@ class Encoder {
     }
   }
 }
+
+/**
+ * Writes a MessagePack map of known shape field by field, by the same rules
+ * (and the same code) as {@link encodeValue}: for records whose fields are
+ * fixed, so the generic walk (Object.keys, per-field dispatch, cycle checks)
+ * is skipped. The caller writes the fields in the order the bytes must have
+ * — for canonical bytes, sorted by UTF-8 — and every key and value as it
+ * would appear in the value. Reusable: {@link begin} starts over.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeValue, MapWriter } from "./codec.ts";
+ *
+ * const w = new MapWriter();
+ * const bytes = w.begin(2).key("n").int(300).key("id").bytes(new Uint8Array([1, 2])).finish();
+ * assert.deepEqual(bytes, encodeValue({ n: 300, id: new Uint8Array([1, 2]) }));
+ * ```
+ */
+export class MapWriter {
+  readonly #e = new Encoder();
+
+  /**
+   * Starts a map of `n` entries.
+   *
+   * @param n The number of entries that will follow.
+   * @returns This writer.
+   */
+  begin(n: number): this {
+    const e = this.#e;
+    e.pos = 0;
+    const size = containerHeaderBytes(n);
+    e.ensure(size, 0);
+    e.containerHeader(0, n, size, 0x80, 0xde);
+    e.pos = size;
+    return this;
+  }
+
+  /**
+   * A key, or any string value.
+   *
+   * @param s The string.
+   * @returns This writer.
+   */
+  key(s: string): this {
+    this.#e.string(s, 0, "a key");
+    return this;
+  }
+
+  /**
+   * A string value (the same encoding as a key).
+   *
+   * @param s The string.
+   * @returns This writer.
+   */
+  str(s: string): this {
+    this.#e.string(s, 0, "a string");
+    return this;
+  }
+
+  /**
+   * A safe integer in its smallest form.
+   *
+   * @param x The integer.
+   * @returns This writer.
+   */
+  int(x: number): this {
+    this.#e.int(x, 0);
+    return this;
+  }
+
+  /**
+   * A binary value.
+   *
+   * @param u The bytes.
+   * @returns This writer.
+   */
+  bytes(u: Uint8Array): this {
+    this.#e.binary(u, 0);
+    return this;
+  }
+
+  /**
+   * A string value: the lowercase hex digits of `u` (what
+   * `str(hex of u)` writes, without making the string).
+   *
+   * @param u The bytes.
+   * @returns This writer.
+   */
+  hex(u: Uint8Array): this {
+    const e = this.#e;
+    const n = 2 * u.length;
+    const hdr = strHeaderBytes(n);
+    e.ensure(hdr + n, 0);
+    e.strHeader(n, hdr);
+    const buf = e.buf;
+    let p = e.pos + hdr;
+    for (let i = 0; i < u.length; i++) {
+      const b = u[i]!;
+      buf[p++] = HEX_DIGITS[b >>> 4]!;
+      buf[p++] = HEX_DIGITS[b & 15]!;
+    }
+    e.pos = p;
+    return this;
+  }
+
+  /**
+   * Bytes that are already MessagePack (an encoded value), as they are.
+   *
+   * @param u The bytes.
+   * @returns This writer.
+   */
+  raw(u: Uint8Array): this {
+    const e = this.#e;
+    e.ensure(u.length, 0);
+    e.buf.set(u, e.pos);
+    e.pos += u.length;
+    return this;
+  }
+
+  /**
+   * The map so far, as a new array the caller owns (see {@link encodeValue}).
+   *
+   * @returns The bytes.
+   */
+  finish(): Uint8Array {
+    const e = this.#e;
+    if (e.pos > MAX_ENCODED_VALUE_BYTES) throw e.tooLarge(0, e.pos);
+    const out = slabAlloc(e.pos);
+    out.set(e.buf.subarray(0, e.pos));
+    if (e.buf.length > KEEP_BUFFER_BYTES) {
+      e.buf = new Uint8Array(INITIAL_BUFFER_BYTES);
+      e.view = new DataView(e.buf.buffer);
+    }
+    return out;
+  }
+
+  /**
+   * The map so far, as a view of the writer's buffer, valid until its next
+   * use (hash it at once).
+   *
+   * @returns The bytes.
+   */
+  view(): Uint8Array {
+    const e = this.#e;
+    return e.buf.subarray(0, e.pos);
+  }
+}
+
+/** ASCII of the 16 lowercase hex digits. */
+const HEX_DIGITS = new TextEncoder().encode("0123456789abcdef");
 
 /** Writes the low 32 bits of integer `v` big-endian at `p`. */
 function writeU32(buf: Uint8Array, p: number, v: number): void {

@@ -24,7 +24,14 @@
  * @module
  */
 import { slabAlloc } from "../_slab.ts";
-import { decodeValue, encodeCanonical, encodeValue, type Value } from "../core/codec.ts";
+import {
+  decodeValue,
+  encodeCanonical,
+  encodeValue,
+  encodeValueCanonically,
+  MapWriter,
+  type Value,
+} from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
 import { Sha256, sha256Hex } from "../core/sha256.ts";
 import type { CommitView } from "../engine/engine.ts";
@@ -222,8 +229,49 @@ interface Head {
   hash: Uint8Array;
 }
 
+/** `{ length: <uint>, head: <bin 32> }` as {@link encodeHead} writes it: 0x82 · fixstr "length". */
+const HEAD_START = encodeValue({ length: 0, head: GENESIS_BYTES }).subarray(0, 8);
+/** After the length: fixstr "head" · bin8 of 32 bytes. */
+const HEAD_HASH_AT = encodeValue({ length: 0, head: GENESIS_BYTES }).subarray(9, 16);
+
+/** The head as {@link encodeHead} writes it, read without the generic decoder; or undefined. */
+function decodeHeadFast(bytes: Uint8Array): Head | undefined {
+  for (let i = 0; i < HEAD_START.length; i++) if (bytes[i] !== HEAD_START[i]) return undefined;
+  let p = HEAD_START.length;
+  const b = bytes[p]!;
+  let length: number;
+  if (b < 0x80) {
+    length = b;
+    p += 1;
+  } else if (b === 0xcc) {
+    length = bytes[p + 1]!;
+    p += 2;
+  } else if (b === 0xcd) {
+    length = (bytes[p + 1]! << 8) | bytes[p + 2]!;
+    p += 3;
+  } else if (b === 0xce) {
+    length = readU32(bytes, p + 1);
+    p += 5;
+  } else if (b === 0xcf) {
+    length = readU32(bytes, p + 1) * 0x1_0000_0000 + readU32(bytes, p + 5);
+    p += 9;
+  } else return undefined;
+  for (let i = 0; i < HEAD_HASH_AT.length; i++) {
+    if (bytes[p + i] !== HEAD_HASH_AT[i]) return undefined;
+  }
+  p += HEAD_HASH_AT.length;
+  if (p + 32 !== bytes.length || !Number.isSafeInteger(length)) return undefined;
+  return { length, hash: bytes.subarray(p, p + 32) };
+}
+
+function readU32(b: Uint8Array, p: number): number {
+  return b[p]! * 0x100_0000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+}
+
 function decodeHead(bytes: Uint8Array | undefined, n: number): Head {
   if (bytes === undefined) return { length: 0, hash: GENESIS_BYTES };
+  const fast = decodeHeadFast(bytes);
+  if (fast !== undefined) return fast;
   let v: Value;
   try {
     v = decodeValue(bytes);
@@ -245,8 +293,12 @@ function decodeHead(bytes: Uint8Array | undefined, n: number): Head {
   return { length: o.length as number, hash: o.head };
 }
 
+/** Writes heads, tails and records: the fields the generic encoder would, in the same bytes. */
+const writer = new MapWriter();
+
+/** `encodeValue({ length, head })`. */
 function encodeHead(h: Head): Uint8Array {
-  return encodeValue({ length: h.length, head: h.hash });
+  return writer.begin(2).key("length").int(h.length).key("head").bytes(h.hash).finish();
 }
 
 /**
@@ -263,8 +315,10 @@ interface Prepared {
 
 function prepare(type: unknown, payload: unknown): Prepared {
   const t = checkName(type, "an event type");
-  const stored = encodeValue(payload); // a bad payload fails here, before anything is written
-  const canonical = encodeCanonical(payload);
+  // A bad payload fails here, before anything is written. Most payloads'
+  // keys are already in canonical order: then one encoding serves both.
+  const { bytes: stored, canonical: same } = encodeValueCanonically(payload);
+  const canonical = same ? stored : encodeCanonical(payload);
   const hashPrefix = slabAlloc(1 + PAYLOAD_KEY.length + canonical.length);
   hashPrefix[0] = 0x85; // fixmap of the 5 hashed fields; "payload" sorts first
   hashPrefix.set(PAYLOAD_KEY, 1);
@@ -287,15 +341,15 @@ interface Built {
 function build(p: Prepared, seq: number, prev: Uint8Array, timestamp: number): Built {
   // The other four fields in canonical order (prevHash, sequence, timestamp,
   // type), without their own fixmap byte: they continue the prefix's map.
-  const tail = encodeCanonical({ prevHash: toHex(prev), sequence: seq, timestamp, type: p.type });
+  // encodeCanonical({ prevHash: hex, sequence, timestamp, type }), hashed at once.
+  const tail = writer.begin(4).key("prevHash").hex(prev).key("sequence").int(seq)
+    .key("timestamp").int(timestamp).key("type").str(p.type).view();
   const hash = new Sha256().update(p.hashPrefix).update(tail.subarray(1)).digest();
-  // The record: the five fixed fields, then "payload" and the stored bytes.
-  const fixed = encodeValue({ sequence: seq, type: p.type, timestamp, prevHash: prev, hash });
-  fixed[0] = 0x86; // fixmap of 6 entries: the payload follows
-  const record = slabAlloc(fixed.length + PAYLOAD_KEY.length + p.payload.length);
-  record.set(fixed, 0);
-  record.set(PAYLOAD_KEY, fixed.length);
-  record.set(p.payload, fixed.length + PAYLOAD_KEY.length);
+  // The record: encodeValue({ sequence, type, timestamp, prevHash, hash })
+  // with "payload" and the stored bytes as a sixth entry.
+  const record = writer.begin(6).key("sequence").int(seq).key("type").str(p.type)
+    .key("timestamp").int(timestamp).key("prevHash").bytes(prev).key("hash").bytes(hash)
+    .key("payload").raw(p.payload).finish();
   return { hash, record, head: encodeHead({ length: seq + 1, hash }) };
 }
 

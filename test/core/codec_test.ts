@@ -14,6 +14,8 @@ import {
   decodeValue,
   encodeCanonical,
   encodeValue,
+  encodeValueCanonically,
+  MapWriter,
   MAX_ENCODED_VALUE_BYTES,
   MAX_VALUE_DEPTH,
   type Value,
@@ -1092,4 +1094,87 @@ test("negative control: the round trip catches an encoder that writes -0 as 0", 
     { numRuns: 1000, seed: 42 },
   );
   assert.equal(result.failed, true, "the -0-dropping encoder passed the round trip");
+});
+
+// ---------------------------------------------------------------------------
+// encodeValueCanonically and MapWriter: fast paths the event log takes. Each
+// must give exactly the bytes of the generic encoders.
+
+/** encodeValueCanonically's contract; `trust` replaces its flag (for the negative control). */
+function canonicalFlagHolds(v: unknown, trust?: boolean): void {
+  const { bytes, canonical } = encodeValueCanonically(v);
+  assert.deepEqual(bytes, encodeValue(v));
+  if (trust ?? canonical) assert.deepEqual(bytes, encodeCanonical(v));
+}
+
+test("encodeValueCanonically gives encodeValue's bytes, flagged canonical only when they are", () => {
+  let flagged = 0;
+  let unflagged = 0;
+  fc.assert(
+    fc.property(values, (v) => {
+      canonicalFlagHolds(v);
+      if (encodeValueCanonically(v).canonical) flagged++;
+      else unflagged++;
+    }),
+    { numRuns: 400 },
+  );
+  assert.ok(flagged > 20 && unflagged > 20, `flagged ${flagged}, unflagged ${unflagged}`);
+});
+
+test("negative control: a flag that always claims canonical bytes is caught", () => {
+  const result = fc.check(fc.property(values, (v) => canonicalFlagHolds(v, true)), {
+    numRuns: 400,
+    endOnFailure: true,
+  });
+  assert.ok(result.failed, "the property cannot tell canonical bytes from others");
+});
+
+test("MapWriter writes the bytes encodeValue writes for the same map", () => {
+  const ints = fc.oneof(
+    fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+    fc.maxSafeInteger(),
+    fc.maxSafeNat(),
+    fc.constantFrom(0, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -32, -33),
+  );
+  const field = fc.oneof(
+    fc.record({ kind: fc.constant("int" as const), v: ints }),
+    fc.record({
+      kind: fc.constant("str" as const),
+      v: fc.string({ unit: "grapheme", maxLength: 300 }),
+    }),
+    fc.record({ kind: fc.constant("bytes" as const), v: fc.uint8Array({ maxLength: 300 }) }),
+    fc.record({ kind: fc.constant("hex" as const), v: fc.uint8Array({ maxLength: 140 }) }),
+    fc.record({ kind: fc.constant("raw" as const), v: values }),
+  );
+  const w = new MapWriter();
+  fc.assert(
+    fc.property(
+      // "k"-prefixed: integer-like keys would move to the front of a JS object.
+      fc.uniqueArray(fc.tuple(fc.string({ maxLength: 20 }).map((k) => `k${k}`), field), {
+        selector: ([k]) => k,
+        maxLength: 20,
+      }),
+      (fields) => {
+        const o: Record<string, unknown> = {};
+        w.begin(fields.length);
+        for (const [k, f] of fields) {
+          w.key(k);
+          if (f.kind === "int") w.int(f.v);
+          else if (f.kind === "str") w.str(f.v);
+          else if (f.kind === "bytes") w.bytes(f.v);
+          else if (f.kind === "hex") w.hex(f.v);
+          else w.raw(encodeValue(f.v));
+          o[k] = f.kind === "hex"
+            ? Array.from(f.v, (b) => b.toString(16).padStart(2, "0")).join("")
+            : f.v;
+        }
+        const view = w.view().slice();
+        const bytes = w.finish();
+        assert.deepEqual(bytes, view);
+        // Raw fields hold values whose undefined properties are left out, as encodeValue does.
+        assert.deepEqual(bytes, encodeValue(o));
+      },
+    ),
+    { numRuns: 300 },
+  );
 });

@@ -927,3 +927,24 @@ test("bad input throws a typed error and writes nothing", async () => {
   assert.equal(await run.events.length(), 1);
   assert.equal((await run.events.append("ok", 2)).sequence, 1);
 });
+
+test("the log head is read alike in every integer form and in any key order", async () => {
+  await using db = await Database.open();
+  const run = await db.runs.create({ id: "h" });
+  await run.events.append("x", 1);
+  const n = runNumber(db, "h");
+  const headKey = key(n, TAG.EVENT_HEAD).finish();
+  const hash = new Uint8Array(32).fill(7);
+  const lengths = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1];
+  for (const length of lengths) {
+    // The form the log writes (read by the fast path) …
+    await rawWrite(db, headKey, encodeValue({ length, head: hash }));
+    assert.equal(await run.events.length(), length);
+    // … and the same map with its keys the other way round (the generic decoder).
+    await rawWrite(db, headKey, encodeValue({ head: hash, length }));
+    assert.equal(await run.events.length(), length);
+  }
+  // A head the fast path would misread if it did not check the hash's size.
+  await rawWrite(db, headKey, encodeValue({ length: 3, head: new Uint8Array(31) }));
+  await assert.rejects(run.events.length(), { name: "CorruptionError" });
+});
