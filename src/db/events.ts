@@ -546,9 +546,9 @@ export class EventLog {
   async read(sequence: number): Promise<Event | undefined> {
     const seq = checkSequence(sequence, "the sequence");
     const scope = this.#scope;
-    return await scope.exec(async (ctx) => {
-      const { n } = await ctx.readableRun(scope.runId, `read event ${seq}`);
-      const bytes = await ctx.tx.get(eventKey(n, seq));
+    return await scope.read((ctx) => {
+      const n = ctx.runNumber(scope.runId, false, () => `read event ${seq}`);
+      const bytes = ctx.reads.getSync(eventKey(n, seq));
       return bytes === undefined ? undefined : decodeEvent(bytes, seq, n);
     });
   }
@@ -607,12 +607,12 @@ export class EventLog {
    */
   async head(): Promise<Event | undefined> {
     const scope = this.#scope;
-    return await scope.exec(async (ctx) => {
-      const { n } = await ctx.readableRun(scope.runId, "read the event log head");
-      const head = decodeHead(await ctx.tx.get(headKey(n)), n);
+    return await scope.read((ctx) => {
+      const n = ctx.runNumber(scope.runId, false, "read the event log head");
+      const head = decodeHead(ctx.reads.getSync(headKey(n)), n);
       if (head.length === 0) return undefined;
       const seq = head.length - 1;
-      const bytes = await ctx.tx.get(eventKey(n, seq));
+      const bytes = ctx.reads.getSync(eventKey(n, seq));
       if (bytes === undefined) {
         throw new CorruptionError(`Cannot read the event log head: event ${seq} is missing`, {
           where: `event ${seq} of run number ${n}`,
@@ -641,9 +641,9 @@ export class EventLog {
    */
   async length(): Promise<number> {
     const scope = this.#scope;
-    return await scope.exec(async (ctx) => {
-      const { n } = await ctx.readableRun(scope.runId, "read the event log length");
-      return decodeHead(await ctx.tx.get(headKey(n)), n).length;
+    return await scope.read((ctx) => {
+      const n = ctx.runNumber(scope.runId, false, "read the event log length");
+      return decodeHead(ctx.reads.getSync(headKey(n)), n).length;
     });
   }
 

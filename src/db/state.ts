@@ -158,9 +158,9 @@ export class StateCells {
    */
   async read(name: string): Promise<CellState | undefined> {
     checkName(name, "a state cell name");
-    return await this.#scope.exec(async (ctx) => {
-      const run = await ctx.readableRun(this.#scope.runId, `read state cell ${show(name)}`);
-      const bytes = await ctx.tx.get(cellKey(run.n, name));
+    return await this.#scope.read((ctx) => {
+      const n = ctx.runNumber(this.#scope.runId, false, () => `read state cell ${show(name)}`);
+      const bytes = ctx.reads.getSync(cellKey(n, name));
       return bytes === undefined ? undefined : decodeRecord(bytes, name);
     });
   }
