@@ -181,6 +181,20 @@ function frameChecksum(
     : ranges.gap(at, at + 4, at + 8, end, seed);
 }
 
+/** Writes `v` (an integer in [0, 2^32)) little-endian at `at`. */
+function putU32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v;
+  buf[at + 1] = v >>> 8;
+  buf[at + 2] = v >>> 16;
+  buf[at + 3] = v >>> 24;
+}
+
+/** Writes `v` (a safe integer ≥ 0) little-endian at `at`. */
+function putU64(buf: Uint8Array, at: number, v: number): void {
+  putU32(buf, at, v >>> 0);
+  putU32(buf, at + 4, Math.floor(v / 0x1_0000_0000));
+}
+
 /** The little-endian u32 at `at` in `buf` (in bounds). */
 function u32(buf: Uint8Array, at: number): number {
   return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24)) >>> 0;
@@ -233,13 +247,13 @@ export function encodeFrame(
     );
   }
   const end = at + frameBytes(payload.length);
-  const view = new DataView(out.buffer, out.byteOffset + at, FRAME_HEADER_BYTES);
-  view.setUint32(0, payload.length, true);
-  view.setBigUint64(8, BigInt(version), true);
-  view.setBigUint64(16, BigInt(synced), true);
+  // Little-endian fields written byte by byte: no DataView or BigInt per frame.
+  putU32(out, at, payload.length);
+  putU64(out, at + 8, version);
+  putU64(out, at + 16, synced);
   out.set(payload, at + FRAME_HEADER_BYTES);
   out.fill(0, at + FRAME_HEADER_BYTES + payload.length, end);
-  view.setUint32(4, frameChecksum(saltCrc(salt), out, at, payload.length, undefined), true);
+  putU32(out, at + 4, frameChecksum(saltCrc(salt), out, at, payload.length, undefined));
   return end;
 }
 

@@ -121,7 +121,8 @@ export class WalWriter {
   #timer: unknown;
   #batchBuffer = new Uint8Array(0);
   /** Flushes, syncs and rotations queued on #chain and not finished. */
-  #chainDepth = 0;
+  /** Batches being written by {@link #flush} (then no record may overtake them). */
+  #writing = 0;
   #stats = { records: 0, batches: 0, syncs: 0, bytes: 0, segments: 0 };
 
   private constructor(
@@ -253,8 +254,11 @@ export class WalWriter {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) throw new InvalidStateError("Cannot append to the WAL: it is closed");
     const version = ++this.#lastVersion;
+    // Straight to the OS unless a write is queued or under way (records go
+    // out in version order). A sync in flight does not stop it: it covers
+    // what was written before it began, and only that is counted synced.
     if (
-      this.#durability === "batched" && this.#chainDepth === 0 &&
+      this.#durability === "batched" && this.#writing === 0 && this.#queue.length === 0 &&
       this.#file.writeBlocking !== undefined && this.#offset < this.#maxSegmentBytes
     ) {
       return this.#appendNow(version, payload);
@@ -275,8 +279,7 @@ export class WalWriter {
 
   /** Runs `step` on the serial I/O chain; its failure is for `step` to report. */
   #enqueue(step: () => Promise<void>): Promise<void> {
-    this.#chainDepth++;
-    const p = this.#chain.then(step).finally(() => this.#chainDepth--);
+    const p = this.#chain.then(step);
     this.#chain = p.catch(() => {});
     return p;
   }
@@ -327,6 +330,15 @@ export class WalWriter {
       for (const p of batch) p.reject(this.#failed);
       return;
     }
+    this.#writing++;
+    try {
+      await this.#flushBatch(batch);
+    } finally {
+      this.#writing--;
+    }
+  }
+
+  async #flushBatch(batch: Pending[]): Promise<void> {
     try {
       if (this.#offset >= this.#maxSegmentBytes) await this.#rotate();
       let size = 0;
