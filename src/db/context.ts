@@ -13,7 +13,7 @@
 import type { Value } from "../core/codec.ts";
 import { decodeValue, encodeValue } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
-import type { Engine, SyncReads, Transaction } from "../engine/engine.ts";
+import { type Engine, keyIdOf, type SyncReads, type Transaction } from "../engine/engine.ts";
 import { CorruptionError, RunClosedError, RunNotFoundError } from "../errors.ts";
 import { key, SYS, SYSTEM } from "./layout.ts";
 import type { Run } from "./database.ts";
@@ -64,6 +64,14 @@ export interface DbCore {
   newId(): string;
   /** The next unused run number (never reused, even if the creating transaction retries). */
   allocateRunNumber(): number;
+  /**
+   * Numbers of the runs that may hold expiring KV records: those whose
+   * expiry index entries open found, and every run a put with `ttlMs` was
+   * buffered for since. Never shrinks while open. A put into a run not in
+   * it has no expiry index entry to replace, so its commit step skips the
+   * lookup of the record it overwrites.
+   */
+  readonly expiringRuns: Set<number>;
 }
 
 /**
@@ -156,7 +164,8 @@ export class ReadContext {
     ) {
       r = latestRun.record;
     } else {
-      const bytes = this.reads.viewSync(runKey(id));
+      const rk = cachedRunKey(id);
+      const bytes = this.reads.viewSync(rk.key, rk.kid);
       // Shared with the cache: only `n` and `status` are read from it.
       r = bytes === undefined ? undefined : decodeCached(bytes, id);
       this.#lastId = id;
@@ -336,10 +345,16 @@ export function joinedScope(runId: string, ctx: TxContext): Scope {
  * @returns `u32(0) · 01 · string(id)`.
  */
 export function runKey(id: string): Uint8Array {
+  return cachedRunKey(id).key;
+}
+
+/** The key of a run record and its engine key id (both cached). */
+function cachedRunKey(id: string): { key: Uint8Array; kid: string } {
   let k = runKeys.get(id);
   if (k === undefined) {
     if (runKeys.size >= RUN_CACHE_ENTRIES) runKeys.clear();
-    k = key(SYSTEM, SYS.RUN).string(id).finish();
+    const bytes = key(SYSTEM, SYS.RUN).string(id).finish();
+    k = { key: bytes, kid: keyIdOf(bytes) };
     runKeys.set(id, k);
   }
   return k;
@@ -364,7 +379,7 @@ const latestRun: {
   id: string | undefined;
   record: RunRecord | undefined;
 } = { engine: undefined, version: -1, id: undefined, record: undefined };
-const runKeys = new Map<string, Uint8Array>();
+const runKeys = new Map<string, { key: Uint8Array; kid: string }>();
 const decodedRuns = new Map<string, { bytes: Uint8Array; record: RunRecord }>();
 
 /**

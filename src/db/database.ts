@@ -305,6 +305,10 @@ export class Run {
   }
 }
 
+function readU32BE(b: Uint8Array, at: number): number {
+  return b[at]! * 0x100_0000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
+}
+
 /**
  * An embedded database of agent runs.
  *
@@ -333,6 +337,7 @@ export class Database {
   private constructor(
     open: OpenEngine,
     nextRun: number,
+    expiringRuns: Set<number>,
     sweepIntervalMs: number | undefined,
     files: { fs: FileAdapter; dir: string } | undefined,
   ) {
@@ -354,6 +359,7 @@ export class Database {
         }
         return this.#nextRun++;
       },
+      expiringRuns,
     };
     this.#sweeper = new Sweeper(engine, {
       prefix: key(SYSTEM, SYS.EXPIRY).finish(),
@@ -458,7 +464,14 @@ export class Database {
         r.u8();
         last = r.u32();
       }
-      const db = new Database(open, last + 1, options.sweepIntervalMs, files);
+      // The runs with expiry index entries: `prefix · u64 expiresAt · u32(run) · …`.
+      const expiringRuns = new Set<number>();
+      const expiryPrefix = key(SYSTEM, SYS.EXPIRY).finish();
+      open.engine.store.scan(range(expiryPrefix), (e) => {
+        const at = e.keyStart + expiryPrefix.length + 8;
+        if (at + 4 <= e.keyEnd) expiringRuns.add(readU32BE(e.memory, at));
+      });
+      const db = new Database(open, last + 1, expiringRuns, options.sweepIntervalMs, files);
       await resumeDeletes(db.#core, (fn) => db.execute(fn));
       db.#sweeper.start();
       return db;

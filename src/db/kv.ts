@@ -326,9 +326,21 @@ export class KvStore {
       }
       // A fresh record per attempt: the engine keeps the buffer, and the
       // commit-time stamp below writes into it.
-      ctx.tx.put(k, encodeRecord(encoded, expiresAt));
-      if (expiresAt !== undefined) ctx.tx.put(expiryKey(EXPIRY_PREFIX, expiresAt, k), EMPTY);
-      ctx.tx.atCommit((view) => stampVersion(view, k, expiresAt));
+      const rec = encodeRecord(encoded, expiresAt);
+      ctx.tx.put(k, rec);
+      const expiring = ctx.db.expiringRuns;
+      if (expiresAt !== undefined) {
+        expiring.add(n); // when buffered, so every commit after this one's sees it
+        ctx.tx.put(expiryKey(EXPIRY_PREFIX, expiresAt, k), EMPTY);
+      }
+      ctx.tx.atCommit((view) => {
+        if (expiresAt !== undefined || expiring.has(n)) stampVersion(view, k, expiresAt);
+        // No record of this run expires (decided at commit): there is no
+        // expiry index entry to replace. Stamping this record is enough — a
+        // later write of the key in this transaction stamps its own, and a
+        // record a later write replaced is never stored.
+        else writeU64(rec, VERSION_AT, view.version);
+      });
     });
   }
 

@@ -54,6 +54,17 @@ export const MAX_TXN_BYTES: number = 32 * 1024 * 1024;
 /** A key as a string of char codes 0–255: cheap to hash in a Map or Set. */
 type KeyId = string;
 
+/**
+ * @internal The identity a transaction files a key under (for callers that
+ * read the same key again and again: pass it to `getSync`/`viewSync`).
+ *
+ * @param key The key.
+ * @returns Its id.
+ */
+export function keyIdOf(key: Uint8Array): string {
+  return keyId(key);
+}
+
 function keyId(key: Uint8Array): KeyId {
   if (key.length <= 1024) {
     return String.fromCharCode.apply(null, key as unknown as number[]);
@@ -203,15 +214,17 @@ export interface SyncReads {
    * The value of `key` as a copy, or undefined.
    *
    * @param key The key.
+   * @param id `keyIdOf(key)`, if the caller has it.
    */
-  getSync(key: Uint8Array): Uint8Array | undefined;
+  getSync(key: Uint8Array, id?: string): Uint8Array | undefined;
   /**
    * The value of `key` as a view valid until the next store write (decode it
    * at once; never keep it), or undefined.
    *
    * @param key The key.
+   * @param id `keyIdOf(key)`, if the caller has it.
    */
-  viewSync(key: Uint8Array): Uint8Array | undefined;
+  viewSync(key: Uint8Array, id?: string): Uint8Array | undefined;
   /**
    * The entries in a range, as copies, in order.
    *
@@ -293,9 +306,8 @@ export class Transaction implements SyncReads {
   }
 
   /** @internal The synchronous read behind {@link get}. */
-  getSync(key: Uint8Array): Uint8Array | undefined {
+  getSync(key: Uint8Array, id: KeyId = keyId(key)): Uint8Array | undefined {
     this.#live("get");
-    const id = keyId(key);
     const own = this.#writes.get(id);
     if (own !== undefined) return own.value ?? undefined;
     (this.#readKeys ??= new Set()).add(id);
@@ -303,9 +315,8 @@ export class Transaction implements SyncReads {
   }
 
   /** @internal {@link getSync} without the copy: a view to decode at once (see {@link SyncReads.viewSync}). */
-  viewSync(key: Uint8Array): Uint8Array | undefined {
+  viewSync(key: Uint8Array, id: KeyId = keyId(key)): Uint8Array | undefined {
     this.#live("get");
-    const id = keyId(key);
     const own = this.#writes.get(id);
     if (own !== undefined) return own.value ?? undefined;
     (this.#readKeys ??= new Set()).add(id);

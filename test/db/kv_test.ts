@@ -396,6 +396,41 @@ test("the sweeper purges expired records, and never an entry overwritten since",
   assert.deepEqual(storeCounts(db, n), { records: 1, index: 0 });
 });
 
+test("after reopen, overwriting an expiring key still removes its expiry index entry", async () => {
+  const fs = new SimFS();
+  {
+    await using db = await Database.open("db", { fs });
+    const run = await db.runs.create({ id: "r" });
+    await run.kv.put("session", "token", { ttlMs: 60_000 });
+    await run.kv.put("plain", 1);
+  }
+  await using db = await Database.open("db", { fs });
+  const n = await runNumber(db, "r");
+  assert.deepEqual(storeCounts(db, n), { records: 2, index: 1 });
+  await db.run("r").kv.put("session", "permanent now"); // the first write since open
+  assert.deepEqual(storeCounts(db, n), { records: 2, index: 0 });
+});
+
+test("a put buffered before the run's first expiring put commits still keeps the expiry index exact", async () => {
+  for (const last of ["plain", "ttl"] as const) {
+    await using db = await Database.open("db", { fs: new SimFS(), durability: "strict" });
+    const run = await db.runs.create();
+    const n = await runNumber(db, run.id);
+    // The transaction buffers its put first (the run has no expiring record
+    // yet), then another put of the key commits, then the transaction does.
+    await db.transaction(async (tx) => {
+      if (last === "plain") await tx.run(run.id).kv.put("k", "plain");
+      else await tx.run(run.id).kv.put("k", "ttl", { ttlMs: 60_000 });
+      if (last === "plain") await run.kv.put("k", "ttl", { ttlMs: 60_000 });
+      else await run.kv.put("k", "plain");
+    });
+    const entry = await run.kv.getEntry("k");
+    assert.equal(entry?.value, last);
+    const index = last === "ttl" ? 1 : 0;
+    assert.deepEqual(storeCounts(db, n), { records: 1, index }, `${last} committed last`);
+  }
+});
+
 // ---------------------------------------------------------------------------
 // Model property
 
