@@ -72,6 +72,14 @@ export interface DbCore {
    * lookup of the record it overwrites.
    */
   readonly expiringRuns: Set<number>;
+  /**
+   * The run records last decoded, by id (undefined: no such run), each with
+   * the applied version it is the value at. Valid for reads at a version v
+   * while `engine.lastWriteOf(key) <= min(asOf, v)` — the engine watches
+   * the run record keys — so a put need not look its run up in the store.
+   * Shared, never changed: only `n` and `status` are read from it.
+   */
+  readonly runRecords: Map<string, { record: RunRecord | undefined; asOf: number }>;
 }
 
 /**
@@ -91,8 +99,6 @@ export class ReadContext {
   /** The last run {@link runNumber} read from the store (a shared, uncopied record). */
   #lastId: string | undefined;
   #last: RunRecord | undefined;
-  /** The applied version the latest state had when this context was made, or -1 in a transaction. */
-  readonly #latestAt: number = -1;
 
   /**
    * @param reads Where reads go.
@@ -101,9 +107,6 @@ export class ReadContext {
   constructor(reads: SyncReads, db: DbCore) {
     this.reads = reads;
     this.db = db;
-    // Over the latest state, runs read at the same applied version decode
-    // the same bytes: reuse the last one (see `latestRun`).
-    if (reads === db.engine.latest) this.#latestAt = db.engine.version;
   }
 
   /**
@@ -158,24 +161,30 @@ export class ReadContext {
     const runs = this.#runs;
     if (runs !== undefined && runs.has(id)) r = runs.get(id);
     else if (this.#lastId === id) r = this.#last;
-    else if (
-      this.#latestAt >= 0 && latestRun.id === id && latestRun.version === this.#latestAt &&
-      latestRun.engine === this.db.engine
-    ) {
-      r = latestRun.record;
-    } else {
+    else {
       const rk = cachedRunKey(id);
-      const bytes = this.reads.viewSync(rk.key, rk.kid);
-      // Shared with the cache: only `n` and `status` are read from it.
-      r = bytes === undefined ? undefined : decodeCached(bytes, id);
+      // The record this database last decoded for the id is the one these
+      // reads would find if no write of the key was applied since — after
+      // it was decoded, or after these reads' version (see DbCore.runRecords).
+      const at = this.reads.readVersion;
+      const written = this.db.engine.lastWriteOf(rk.kid);
+      const hit = this.db.runRecords.get(id);
+      if (
+        hit !== undefined && written <= hit.asOf && written <= at &&
+        this.reads.noteRead(rk.key, rk.kid)
+      ) {
+        r = hit.record;
+      } else {
+        const bytes = this.reads.viewSync(rk.key, rk.kid);
+        // Shared with the caches: only `n` and `status` are read from it.
+        r = bytes === undefined ? undefined : decodeCached(bytes, id);
+        if (written <= at) {
+          if (this.db.runRecords.size >= RUN_CACHE_ENTRIES) this.db.runRecords.clear();
+          this.db.runRecords.set(id, { record: r, asOf: at });
+        }
+      }
       this.#lastId = id;
       this.#last = r;
-      if (this.#latestAt >= 0) {
-        latestRun.engine = this.db.engine;
-        latestRun.version = this.#latestAt;
-        latestRun.id = id;
-        latestRun.record = r;
-      }
     }
     if (r === undefined) {
       const w = typeof what === "string" ? what : what();
@@ -367,18 +376,6 @@ function cachedRunKey(id: string): { key: Uint8Array; kid: string } {
  * key and decoding the same bytes again each time was a fifth of a KV put.
  */
 const RUN_CACHE_ENTRIES = 4096;
-/**
- * The run record a read of the latest state last found (shared, uncopied),
- * and the engine and applied version it was read at: a run of standalone
- * reads with no commit in between (a hot read loop) skips the lookup. Any
- * commit changes the version, so it is never stale.
- */
-const latestRun: {
-  engine: Engine | undefined;
-  version: number;
-  id: string | undefined;
-  record: RunRecord | undefined;
-} = { engine: undefined, version: -1, id: undefined, record: undefined };
 const runKeys = new Map<string, { key: Uint8Array; kid: string }>();
 const decodedRuns = new Map<string, { bytes: Uint8Array; record: RunRecord }>();
 

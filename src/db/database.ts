@@ -360,7 +360,11 @@ export class Database {
         return this.#nextRun++;
       },
       expiringRuns,
+      runRecords: new Map(),
     };
+    // Run records are read by every operation and written rarely: the
+    // engine keeps their last write versions (DbCore.runRecords).
+    engine.watchWrites(key(SYSTEM, SYS.RUN).finish());
     this.#sweeper = new Sweeper(engine, {
       prefix: key(SYSTEM, SYS.EXPIRY).finish(),
       expiresAtOf: (_key, value) => kvRecordExpiresAt(value),

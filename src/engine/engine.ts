@@ -244,6 +244,17 @@ export interface SyncReads {
     options: ScanOptions,
     visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
   ): number;
+  /** The applied version these reads see (a transaction takes its snapshot now if it has none). */
+  readonly readVersion: number;
+  /**
+   * Counts `key` as read without reading it, for a caller that knows its
+   * value at {@link readVersion} (see `Engine.lastWriteOf`). False when it
+   * cannot (the transaction wrote the key itself): read it then.
+   *
+   * @param key The key.
+   * @param id `keyIdOf(key)`.
+   */
+  noteRead(key: Uint8Array, id: string): boolean;
 }
 
 export class Transaction implements SyncReads {
@@ -279,6 +290,20 @@ export class Transaction implements SyncReads {
   get startVersion(): number {
     this.#snapshot();
     return this.#start;
+  }
+
+  /** @internal {@link startVersion}, as {@link SyncReads.readVersion}. */
+  get readVersion(): number {
+    return this.startVersion;
+  }
+
+  /** @internal See {@link SyncReads.noteRead}. */
+  noteRead(_key: Uint8Array, id: KeyId): boolean {
+    this.#live("get");
+    if (this.#writes.has(id)) return false;
+    this.#snapshot();
+    (this.#readKeys ??= new Set()).add(id);
+    return true;
   }
 
   /** @internal The snapshot's version, or -1 when no snapshot was taken. */
@@ -508,9 +533,19 @@ export class Transaction implements SyncReads {
 /** {@link Engine.latest}: reads straight from the store, with no snapshot and no read set. */
 class LatestReads implements SyncReads {
   readonly #store: OrderedStore;
+  readonly #version: () => number;
 
-  constructor(store: OrderedStore) {
+  constructor(store: OrderedStore, version: () => number) {
     this.#store = store;
+    this.#version = version;
+  }
+
+  get readVersion(): number {
+    return this.#version();
+  }
+
+  noteRead(): boolean {
+    return true; // nothing to record: no transaction
   }
 
   getSync(key: Uint8Array): Uint8Array | undefined {
@@ -645,6 +680,9 @@ export class Engine {
   /** Newest in-flight value per key (commit-time reads see them). */
   readonly #inflight = new Map<KeyId, { version: number; value: Uint8Array | null }>();
   readonly #latest: LatestReads;
+  /** Keys under this prefix have their last applied write's version kept (see {@link lastWriteOf}). */
+  #watched: Uint8Array | undefined;
+  readonly #lastWrite = new Map<KeyId, number>();
   /** Durable commits waiting for their turn to be applied, by version. */
   readonly #ready = new Map<number, Write[]>();
   #lastDurable: Promise<void> = Promise.resolve();
@@ -658,7 +696,7 @@ export class Engine {
    */
   constructor(options: EngineOptions = {}) {
     this.store = options.store ?? new OrderedStore();
-    this.#latest = new LatestReads(this.store);
+    this.#latest = new LatestReads(this.store, () => this.#applied);
     this.#log = options.log;
     this.#applied = options.version ?? 0;
     this.#assigned = this.#applied;
@@ -695,6 +733,43 @@ export class Engine {
   get latest(): SyncReads {
     if (this.#closed) throw new ClosedError("Cannot read: the engine is closed");
     return this.#latest;
+  }
+
+  /**
+   * From now on, keep the version of the last applied write (put or delete)
+   * of every key under `prefix`, for {@link lastWriteOf}. For small, hot,
+   * rarely written sets of keys (a database's run records): a reader that
+   * decoded such a key's value at version V knows it is still the value at
+   * any version ≥ V as long as the key's last write is ≤ V.
+   *
+   * @param prefix The key prefix (one per engine; a second call replaces it).
+   */
+  watchWrites(prefix: Uint8Array): void {
+    this.#watched = prefix.slice();
+  }
+
+  /**
+   * The version of the last write of `key` applied since
+   * {@link watchWrites} was called (0 if none). Only for watched keys.
+   *
+   * @param id `keyIdOf(key)`.
+   * @returns The version.
+   */
+  lastWriteOf(id: string): number {
+    return this.#lastWrite.get(id) ?? 0;
+  }
+
+  /** Notes the watched keys among a commit's writes (when applied). */
+  #noteWrites(version: number, writes: Write[]): void {
+    const prefix = this.#watched!;
+    const n = prefix.length;
+    for (let i = 0; i < writes.length; i++) {
+      const key = writes[i]!.key;
+      if (key.length < n) continue;
+      let j = 0;
+      while (j < n && key[j] === prefix[j]) j++;
+      if (j === n) this.#lastWrite.set(keyId(key), version);
+    }
   }
 
   /** The last version visible to new transactions. */
@@ -854,6 +929,7 @@ export class Engine {
       if (w.value === null) this.store.delete(w.key);
       else this.store.put(w.key, w.value);
     }
+    if (this.#watched !== undefined) this.#noteWrites(version, writes);
     this.#applied = version;
     this.#onApplied?.(version);
     return undefined;
@@ -895,6 +971,7 @@ export class Engine {
         if (w.value === null) this.store.delete(w.key);
         else this.store.put(w.key, w.value);
       }
+      if (this.#watched !== undefined) this.#noteWrites(v, ws);
       this.#applied = v;
       this.#onApplied?.(v);
     }

@@ -190,3 +190,115 @@ test("standalone reads after close reject with DatabaseClosedError", async () =>
   await assert.rejects(run.kv.get("k"), { name: "DatabaseClosedError" });
   await assert.rejects(run.kv.list(), { name: "DatabaseClosedError" });
 });
+
+// ---------------------------------------------------------------------------
+// The run record cache (DbCore.runRecords): a put or read reuses the record
+// last decoded for its run while the engine saw no write of the run's key.
+// Differential: the same schedule on a database whose cache never hits
+// (lastWriteOf says "just written") must give the same outcomes.
+
+type CacheOp =
+  | { kind: "put"; run: number; key: number }
+  | { kind: "txPut"; run: number; key: number; mid: "complete" | "drop" | "recreate" | "none" }
+  | { kind: "get"; run: number; key: number }
+  | { kind: "complete" | "drop" | "recreate" | "resume"; run: number };
+
+const cacheOpArb: fc.Arbitrary<CacheOp> = fc.oneof(
+  fc.record({ kind: fc.constant("put" as const), run: fc.nat(1), key: fc.nat(2) }),
+  fc.record({
+    kind: fc.constant("txPut" as const),
+    run: fc.nat(1),
+    key: fc.nat(2),
+    mid: fc.constantFrom(
+      "complete" as const,
+      "drop" as const,
+      "recreate" as const,
+      "none" as const,
+    ),
+  }),
+  fc.record({ kind: fc.constant("get" as const), run: fc.nat(1), key: fc.nat(2) }),
+  fc.record({
+    kind: fc.constantFrom(
+      "complete" as const,
+      "drop" as const,
+      "recreate" as const,
+      "resume" as const,
+    ),
+    run: fc.nat(1),
+  }),
+);
+
+/** Runs the schedule; returns every outcome and the final state, as JSON. */
+async function cacheSchedule(
+  ops: CacheOp[],
+  lastWriteOf: ((id: string) => number) | undefined,
+): Promise<string> {
+  await using db = await Database.open("db", {
+    fs: new SimFS(),
+    durability: "strict",
+    clock: () => 1_000_000, // timestamps alike in both runs
+  });
+  if (lastWriteOf !== undefined) db.engine.lastWriteOf = lastWriteOf;
+  for (const id of RUNS) await db.runs.create({ id });
+  const out: unknown[] = [];
+  const lifecycle = (kind: string, id: string): Promise<unknown> =>
+    kind === "complete"
+      ? db.runs.complete(id)
+      : kind === "resume"
+      ? db.runs.resume(id)
+      : kind === "drop"
+      ? db.runs.delete(id)
+      : db.runs.create({ id });
+  let i = 0;
+  for (const op of ops) {
+    const id = RUNS[op.run]!;
+    const run = db.run(id);
+    const v = i++;
+    switch (op.kind) {
+      case "put":
+        out.push(await outcome(run.kv.put(`k${op.key}`, v)));
+        break;
+      case "get":
+        out.push(await outcome(run.kv.get(`k${op.key}`)));
+        break;
+      case "txPut": {
+        let attempts = 0;
+        out.push(
+          await outcome(db.transaction(async (tx) => {
+            await tx.run(id).kv.put(`k${op.key}`, v);
+            // The run changes under the transaction (first attempt only).
+            if (attempts++ === 0 && op.mid !== "none") await outcome(lifecycle(op.mid, id));
+          })),
+          attempts,
+        );
+        break;
+      }
+      default:
+        out.push(await outcome(lifecycle(op.kind, id)));
+    }
+  }
+  for (const id of RUNS) {
+    out.push(await outcome(db.runs.get(id).then((r) => r?.status)));
+    out.push(await outcome(db.run(id).kv.entries()));
+  }
+  return JSON.stringify(out);
+}
+
+test("the run record cache changes no outcome: same results as with no cache", async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(cacheOpArb, { minLength: 5, maxLength: 30 }), async (ops) => {
+      assert.equal(await cacheSchedule(ops, undefined), await cacheSchedule(ops, () => Infinity));
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test("negative control: a cache that ignores writes of run records is caught", async () => {
+  const result = await fc.check(
+    fc.asyncProperty(fc.array(cacheOpArb, { minLength: 5, maxLength: 30 }), async (ops) => {
+      assert.equal(await cacheSchedule(ops, () => 0), await cacheSchedule(ops, () => Infinity));
+    }),
+    { numRuns: 150, endOnFailure: true },
+  );
+  assert.ok(result.failed, "a stale run record cache went unnoticed");
+});
