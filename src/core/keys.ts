@@ -205,6 +205,38 @@ export class KeyWriter {
   }
 
   /**
+   * Appends elements another writer already encoded (a part of a key made
+   * by {@link finish}, never raw user bytes), as they are: for keys that
+   * share a suffix, encoded once.
+   *
+   * @param encoded Encoded key elements.
+   * @returns This writer.
+   * @throws {RangeError} if the key would exceed {@link MAX_KEY_BYTES}.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KeyWriter } from "./keys.ts";
+   *
+   * const suffix = new KeyWriter().u64(7).string("id").finish();
+   * assert.deepEqual(
+   *   new KeyWriter().u8(1).raw(suffix).finish(),
+   *   new KeyWriter().u8(1).u64(7).string("id").finish(),
+   * );
+   * ```
+   */
+  raw(encoded: Uint8Array): this {
+    const n = encoded.length;
+    this.#room(n);
+    const buf = this.#buf;
+    const at = this.#pos;
+    if (n <= 64) { for (let i = 0; i < n; i++) buf[at + i] = encoded[i]!; }
+    else buf.set(encoded, at);
+    this.#pos = at + n;
+    return this;
+  }
+
+  /**
    * Appends a byte string escaped but not terminated: with
    * {@link prefixEnd}, the range of every key whose element here starts
    * with `b`. Nothing can follow it in a key.

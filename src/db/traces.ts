@@ -15,8 +15,8 @@
  *
  * @module
  */
-import { decodeValue, encodeValue, type Value } from "../core/codec.ts";
-import { KeyReader } from "../core/keys.ts";
+import { decodeValue, encodeValue, MapWriter, type Value } from "../core/codec.ts";
+import { KeyReader, KeyWriter } from "../core/keys.ts";
 import type { Transaction } from "../engine/engine.ts";
 import { AlreadyExistsError, CorruptionError, NotFoundError } from "../errors.ts";
 import type { Scope, TxContext } from "./context.ts";
@@ -382,30 +382,42 @@ const countKey = (n: number): Uint8Array => key(n, TAG.TRACE_COUNT).finish();
 /** Every index key of a trace. */
 function indexKeys(n: number, t: Trace): Uint8Array[] {
   const keys: Uint8Array[] = [];
+  // Every entry ends in `u64(timestamp) · string(id)`: encoded once.
+  const suffix = new KeyWriter().u64(t.timestamp).string(t.id).finish();
   for (const name of kindNames(t.type)) {
-    keys.push(key(n, TAG.TRACE_BY_KIND).string(name).u64(t.timestamp).string(t.id).finish());
+    keys.push(key(n, TAG.TRACE_BY_KIND).string(name).raw(suffix).finish());
   }
   for (const tag of t.tags) {
-    keys.push(key(n, TAG.TRACE_BY_TAG).string(tag).u64(t.timestamp).string(t.id).finish());
+    keys.push(key(n, TAG.TRACE_BY_TAG).string(tag).raw(suffix).finish());
   }
   if (t.parentId !== undefined) {
-    keys.push(
-      key(n, TAG.TRACE_BY_PARENT).string(t.parentId).u64(t.timestamp).string(t.id).finish(),
-    );
+    keys.push(key(n, TAG.TRACE_BY_PARENT).string(t.parentId).raw(suffix).finish());
   }
-  keys.push(key(n, TAG.TRACE_BY_TIME).u64(t.timestamp).string(t.id).finish());
+  keys.push(key(n, TAG.TRACE_BY_TIME).raw(suffix).finish());
   return keys;
 }
 
-function encodeTrace(t: Trace): Uint8Array {
-  const out: Record<string, Value> = {
-    type: t.type as unknown as Value,
-    timestamp: t.timestamp,
-    tags: t.tags,
-  };
-  if (t.parentId !== undefined) out.parentId = t.parentId;
-  if (t.metadata !== undefined) out.metadata = t.metadata;
-  return encodeValue(out);
+/**
+ * The caller's part of a trace record, encoded (and so checked) before the
+ * transaction: `encodeValue({ type, metadata })`.
+ */
+function encodeTraceStart(type: TraceType, metadata: Value | undefined): Uint8Array {
+  return encodeValue({ type: type as unknown as Value, metadata });
+}
+
+const recordWriter = new MapWriter();
+
+/**
+ * The trace record: the entries of `start` (type, metadata), then
+ * timestamp, tags and parentId — a map of the fields FORMAT.md lists.
+ */
+function encodeTrace(start: Uint8Array, t: Trace): Uint8Array {
+  // `start` is a fixmap of 1 or 2 entries (metadata left out if undefined).
+  const count = (start[0]! & 0x0f) + 2 + (t.parentId === undefined ? 0 : 1);
+  const w = recordWriter.begin(count).raw(start.subarray(1)).key("timestamp").int(t.timestamp)
+    .key("tags").raw(encodeValue(t.tags));
+  if (t.parentId !== undefined) w.key("parentId").str(t.parentId);
+  return w.finish();
 }
 
 function decodeTrace(bytes: Uint8Array, id: string, n: number): Trace {
@@ -550,7 +562,7 @@ export class TraceStore {
     const checked = checkType(type);
     const o = checkOptions(options);
     // A bad value fails here, before anything is written.
-    encodeValue({ type: checked as unknown as Value, metadata: o.metadata });
+    const start = encodeTraceStart(checked, o.metadata);
     const scope = this.#scope;
     // Synchronous: a standalone record costs no turns of the microtask queue inside.
     return await scope.exec((ctx) => {
@@ -577,7 +589,7 @@ export class TraceStore {
       if (o.parentId !== undefined) t.parentId = o.parentId;
       if (o.metadata !== undefined) t.metadata = o.metadata;
       // Everything is encoded before the first put: a throw leaves nothing buffered.
-      const record = encodeTrace(t);
+      const record = encodeTrace(start, t);
       const entries = indexKeys(n, t);
       ctx.tx.put(traceKey(n, id), record);
       for (const k of entries) ctx.tx.put(k, new Uint8Array(0));
