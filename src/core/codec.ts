@@ -218,11 +218,33 @@ export function encodeCanonical(value: unknown): Uint8Array {
  * ```
  */
 export function decodeValue(bytes: Uint8Array): Value {
+  return decodeValueFrom(bytes, 0);
+}
+
+/**
+ * {@link decodeValue} of `bytes.subarray(start)`, without making the
+ * subarray (a record's value after its header).
+ *
+ * @param bytes The bytes; the value runs from `start` to their end.
+ * @param start Where the value starts.
+ * @returns The value.
+ * @throws {TypeError} if `bytes` is not a `Uint8Array`.
+ * @throws {CorruptionError} as {@link decodeValue}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeValueFrom } from "./codec.ts";
+ *
+ * assert.equal(decodeValueFrom(new Uint8Array([9, 9, 0xa1, 0x78]), 2), "x");
+ * ```
+ */
+export function decodeValueFrom(bytes: Uint8Array, start: number): Value {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`Cannot decode value: bytes must be a Uint8Array, got ${describe(bytes)}`);
   }
   src = bytes;
-  at = 0;
+  at = start;
   view = undefined;
   try {
     const value = readValue(0);

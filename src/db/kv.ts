@@ -23,7 +23,7 @@
  */
 import { readU64, writeU64 } from "../_u64.ts";
 import { slabAlloc } from "../_slab.ts";
-import { decodeValue, encodeValue, type Value } from "../core/codec.ts";
+import { decodeValueFrom, encodeValue, type Value } from "../core/codec.ts";
 import { compareKeys, KeyReader, MAX_USER_KEY_BYTES, prefixEnd } from "../core/keys.ts";
 import type { CommitView, ScanOptions } from "../engine/engine.ts";
 import { expiryKey } from "../engine/ttl.ts";
@@ -623,7 +623,7 @@ function readHeader(bytes: Uint8Array, k: string): KvHeader {
 
 function decodeRecordValue(bytes: Uint8Array, header: KvHeader, k: string): Value {
   try {
-    return decodeValue(bytes.subarray(header.valueAt));
+    return decodeValueFrom(bytes, header.valueAt);
   } catch (cause) {
     throw new CorruptionError(`Cannot read KV key ${show(k)}: its value is malformed`, {
       where: `KV record ${show(k)}`,
