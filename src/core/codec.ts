@@ -222,11 +222,12 @@ export function decodeValue(bytes: Uint8Array): Value {
 }
 
 /**
- * {@link decodeValue} of `bytes.subarray(start)`, without making the
- * subarray (a record's value after its header).
+ * {@link decodeValue} of `bytes.subarray(start, end)`, without making
+ * that subarray when `end` is the end (a record's value after its header).
  *
- * @param bytes The bytes; the value runs from `start` to their end.
+ * @param bytes The bytes.
  * @param start Where the value starts.
+ * @param end Where it ends (default: the end of `bytes`).
  * @returns The value.
  * @throws {TypeError} if `bytes` is not a `Uint8Array`.
  * @throws {CorruptionError} as {@link decodeValue}.
@@ -239,16 +240,26 @@ export function decodeValue(bytes: Uint8Array): Value {
  * assert.equal(decodeValueFrom(new Uint8Array([9, 9, 0xa1, 0x78]), 2), "x");
  * ```
  */
-export function decodeValueFrom(bytes: Uint8Array, start: number): Value {
+export function decodeValueFrom(
+  bytes: Uint8Array,
+  start: number,
+  end: number = bytes.length,
+): Value {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`Cannot decode value: bytes must be a Uint8Array, got ${describe(bytes)}`);
   }
+  if (!(0 <= start && start <= end && end <= bytes.length)) {
+    throw new RangeError(
+      `Cannot decode value: need 0 <= start <= end <= ${bytes.length}, got ${start}, ${end}`,
+    );
+  }
   src = bytes;
   at = start;
+  limit = end;
   view = undefined;
   try {
     const value = readValue(0);
-    if (at !== bytes.length) throw corrupt(`${bytes.length - at} bytes follow the value`);
+    if (at !== limit) throw corrupt(`${limit - at} bytes follow the value`);
     return value;
   } finally {
     src = EMPTY;
@@ -979,6 +990,8 @@ const shared = new Encoder();
 const EMPTY = new Uint8Array(0);
 let src: Uint8Array = EMPTY;
 let at = 0;
+/** Where the value being decoded ends in `src` (reads never pass it). */
+let limit = 0;
 let view: DataView | undefined;
 /** Strings up to this many bytes are decoded by a JS loop, longer ones by TextDecoder. */
 const SHORT_DECODE = 64;
@@ -994,7 +1007,7 @@ function corrupt(detail: string, cause?: unknown): CorruptionError {
 }
 
 function need(n: number): void {
-  if (n > src.length - at) throw corrupt(`truncated: ${n} bytes needed, ${src.length - at} left`);
+  if (n > limit - at) throw corrupt(`truncated: ${n} bytes needed, ${limit - at} left`);
 }
 
 function dataView(): DataView {
@@ -1016,7 +1029,7 @@ function readU32(): number {
 }
 
 function readValue(depth: number): Value {
-  if (at >= src.length) throw corrupt("truncated: a value is missing");
+  if (at >= limit) throw corrupt("truncated: a value is missing");
   const b = src[at++]!;
   if (b < 0x80) return b;
   if (b >= 0xe0) return b - 0x100;
@@ -1244,7 +1257,7 @@ function checkDepth(n: number, depth: number, perEntry: number): void {
   }
   // Every entry takes at least a byte per item: a larger count is a lie,
   // caught before it sizes anything.
-  if (n * perEntry > src.length - at) throw corrupt(`truncated: ${n} entries announced`);
+  if (n * perEntry > limit - at) throw corrupt(`truncated: ${n} entries announced`);
 }
 
 function readArray(n: number, depth: number): Value[] {
@@ -1258,7 +1271,7 @@ function readMap(n: number, depth: number): { [key: string]: Value } {
   checkDepth(n, depth, 2);
   const out: { [key: string]: Value } = {};
   for (let i = 0; i < n; i++) {
-    if (at >= src.length) throw corrupt("truncated: a key is missing");
+    if (at >= limit) throw corrupt("truncated: a key is missing");
     const b = src[at]!;
     let key: string;
     if (b >= 0xa0 && b < 0xc0) {

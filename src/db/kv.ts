@@ -417,8 +417,7 @@ export class KvStore {
     const o = checkListOptions(options, "list KV keys", 0);
     return await this.#scope.read((ctx) => {
       const n = ctx.runNumber(this.#scope.runId, false, "list KV keys");
-      const rows = scanLive(ctx, n, p, o, o.limit ?? Infinity);
-      return rows.map((r) => r.key);
+      return scanLive(ctx, n, p, o, o.limit ?? Infinity);
     });
   }
 
@@ -453,8 +452,9 @@ export class KvStore {
     const o = checkListOptions(options, "list KV entries", 0);
     return await this.#scope.read((ctx) => {
       const n = ctx.runNumber(this.#scope.runId, false, "list KV entries");
-      const rows = scanLive(ctx, n, p, o, o.limit ?? Infinity);
-      return rows.map((r): [string, Value] => [r.key, r.value]);
+      const values: Value[] = [];
+      const keys = scanLive(ctx, n, p, o, o.limit ?? Infinity, values);
+      return keys.map((k, i): [string, Value] => [k, values[i]!]);
     });
   }
 
@@ -500,12 +500,13 @@ export class KvStore {
     return await this.#scope.read((ctx) => {
       const n = ctx.runNumber(this.#scope.runId, false, "page KV entries");
       // One entry past the page tells whether another page exists.
-      const rows = scanLive(ctx, n, p, o, limit + 1);
-      const more = rows.length > limit;
-      if (more) rows.length = limit;
+      const values: Value[] = [];
+      const keys = scanLive(ctx, n, p, o, limit + 1, values);
+      const more = keys.length > limit;
+      if (more) keys.length = limit;
       return {
-        entries: rows.map((r): [string, Value] => [r.key, r.value]),
-        cursor: more ? encodeCursor(rows[rows.length - 1]!.key) : undefined,
+        entries: keys.map((k, i): [string, Value] => [k, values[i]!]),
+        cursor: more ? encodeCursor(keys[keys.length - 1]!) : undefined,
       };
     });
   }
@@ -605,25 +606,43 @@ function stampVersion(view: CommitView, k: Uint8Array, indexed: number | undefin
 }
 
 /** Reads and checks a record's header. */
-function readHeader(bytes: Uint8Array, k: string): KvHeader {
-  const flags = bytes[1] ?? 0;
+function readHeader(
+  bytes: Uint8Array,
+  k: string,
+  start = 0,
+  end: number = bytes.length,
+): KvHeader {
+  const flags = end - start > 1 ? bytes[start + 1]! : 0;
   const expires = (flags & FLAG_EXPIRES) !== 0;
-  const valueAt = expires ? HEADER_TTL_BYTES : HEADER_BYTES;
-  if (bytes[0] !== KV_RECORD_FORMAT || (flags & ~FLAG_EXPIRES) !== 0 || bytes.length <= valueAt) {
+  const valueAt = start + (expires ? HEADER_TTL_BYTES : HEADER_BYTES);
+  if (
+    end <= valueAt || bytes[start] !== KV_RECORD_FORMAT || (flags & ~FLAG_EXPIRES) !== 0
+  ) {
     throw new CorruptionError(`Cannot read KV key ${show(k)}: its record is malformed`, {
       where: `KV record ${show(k)}`,
     });
   }
   return {
-    version: readU64(bytes, VERSION_AT),
-    expiresAt: expires ? readU64(bytes, EXPIRES_AT) : undefined,
+    version: readU64(bytes, start + VERSION_AT),
+    expiresAt: expires ? readU64(bytes, start + EXPIRES_AT) : undefined,
     valueAt,
   };
 }
 
-function decodeRecordValue(bytes: Uint8Array, header: KvHeader, k: string): Value {
+/** The record's value: `bytes[header.valueAt, end)`. */
+function decodeRecordValue(
+  bytes: Uint8Array,
+  header: KvHeader,
+  k: string,
+  end: number = bytes.length,
+): Value {
+  return decodeValueAt(bytes, header.valueAt, end, k);
+}
+
+/** The value `bytes[start, end)` of KV key `k`'s record. */
+function decodeValueAt(bytes: Uint8Array, start: number, end: number, k: string): Value {
   try {
-    return decodeValueFrom(bytes, header.valueAt);
+    return decodeValueFrom(bytes, start, end);
   } catch (cause) {
     throw new CorruptionError(`Cannot read KV key ${show(k)}: its value is malformed`, {
       where: `KV record ${show(k)}`,
@@ -646,16 +665,12 @@ interface CheckedList {
   cursor: string | undefined;
 }
 
-interface LiveRow {
-  key: string;
-  value: Value;
-  header: KvHeader;
-}
-
 /**
- * Up to `max` live records of run `n` under `prefix`, in walk order. Scans
- * in chunks sized to what is still needed, so the range read (and so the
- * conflict footprint) ends near the last record returned.
+ * Up to `max` live entries of run `n` under `prefix`, in walk order: their
+ * keys, and their values if `values` is given (filled in step). In a
+ * transaction it scans in chunks sized to what is still needed, so the
+ * range read (and so the conflict footprint) ends near the last entry
+ * returned; over the latest state (no read set) in one walk.
  */
 function scanLive(
   ctx: ReadContext,
@@ -663,7 +678,8 @@ function scanLive(
   prefix: string,
   o: CheckedList,
   max: number,
-): LiveRow[] {
+  values?: Value[],
+): string[] {
   const base = key(n, TAG.KV).stringPrefix(prefix).finish();
   let lo: Bound = { key: base, inclusive: true };
   let hi: Bound = { key: prefixEnd(base)!, inclusive: false };
@@ -673,26 +689,53 @@ function scanLive(
     if (o.reverse) hi = lowerHi(hi, b);
     else lo = higherLo(lo, b);
   }
-  const out: LiveRow[] = [];
+  const keys: string[] = [];
   const now = ctx.now();
-  while (out.length < max && !emptyRange(lo, hi)) {
-    const chunk = Math.min(max - out.length, SCAN_CHUNK);
+  const tracked = ctx.reads !== ctx.db.engine.latest;
+  while (keys.length < max && !emptyRange(lo, hi)) {
+    const chunk = tracked ? Math.min(max - keys.length, SCAN_CHUNK) : undefined;
     let seen = 0;
     let last: Uint8Array | undefined;
-    // Views, decoded here: only what is kept is copied.
-    ctx.reads.visitSync({ ...scanBounds(lo, hi), reverse: o.reverse, limit: chunk }, (k, v) => {
-      const name = userKey(k);
-      const header = readHeader(v, name);
-      if (header.expiresAt === undefined || !expired(header, now)) {
-        out.push({ key: name, value: decodeRecordValue(v, header, name), header });
+    // The entries are decoded where they lie: only what is kept is copied.
+    const bounds: ScanOptions = { ...scanBounds(lo, hi), reverse: o.reverse };
+    if (chunk !== undefined) bounds.limit = chunk;
+    ctx.reads.visitSync(bounds, (k, keyStart, keyEnd, v, valueStart, valueEnd) => {
+      const name = userKey(k, keyStart, keyEnd);
+      const valueAt = liveValueAt(v, valueStart, valueEnd, now, name);
+      if (valueAt >= 0) {
+        keys.push(name);
+        if (values !== undefined) values.push(decodeValueAt(v, valueAt, valueEnd, name));
       }
-      if (++seen === chunk) last = k.slice();
+      if (++seen === chunk) last = k.slice(keyStart, keyEnd);
+      return keys.length < max;
     });
     if (last === undefined) break;
     if (o.reverse) hi = { key: last, inclusive: false };
     else lo = { key: last, inclusive: false };
   }
-  return out;
+  return keys;
+}
+
+/**
+ * Where the value of the KV record `bytes[start, end)` starts, or -1 if the
+ * record expired by `now`. Reads the header in place (no object per entry).
+ */
+function liveValueAt(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  now: number,
+  name: string,
+): number {
+  const flags = end - start > 1 ? bytes[start + 1]! : 0;
+  const expires = (flags & FLAG_EXPIRES) !== 0;
+  const valueAt = start + (expires ? HEADER_TTL_BYTES : HEADER_BYTES);
+  if (end <= valueAt || bytes[start] !== KV_RECORD_FORMAT || (flags & ~FLAG_EXPIRES) !== 0) {
+    throw new CorruptionError(`Cannot read KV key ${show(name)}: its record is malformed`, {
+      where: `KV record ${show(name)}`,
+    });
+  }
+  return expires && readU64(bytes, start + EXPIRES_AT) <= now ? -1 : valueAt;
 }
 
 function scanBounds(lo: Bound, hi: Bound): ScanOptions {
@@ -719,32 +762,33 @@ function emptyRange(lo: Bound, hi: Bound): boolean {
   return c > 0 || (c === 0 && !(lo.inclusive && hi.inclusive));
 }
 
-/** The user key of a stored KV key. */
-function userKey(k: Uint8Array): string {
+/** The user key of the stored KV key `k[from, to)`. */
+function userKey(k: Uint8Array, from = 0, to: number = k.length): string {
   // `u32(run) · 01 · utf8 · 00 00`: with no 00 byte inside (nothing
   // escaped), the UTF-8 is read as is; ASCII without a decoder.
-  const end = k.length - 2;
-  if (end >= 5 && k[end] === 0 && k[end + 1] === 0) {
+  const end = to - 2;
+  if (end >= from + 5 && k[end] === 0 && k[end + 1] === 0) {
     let ascii = true;
-    let i = 5;
+    let i = from + 5;
     for (; i < end; i++) {
       const b = k[i]!;
       if (b === 0) break;
       if (b >= 0x80) ascii = false;
     }
+    const at = from + 5;
     if (i === end && ascii) {
       // Short: concatenation beats apply() on V8, JSC and Deno alike.
-      if (end - 5 <= 32) {
+      if (end - at <= 32) {
         let s = "";
-        for (let j = 5; j < end; j++) s += String.fromCharCode(k[j]!);
+        for (let j = at; j < end; j++) s += String.fromCharCode(k[j]!);
         return s;
       }
-      if (end - 5 <= 256) {
-        return String.fromCharCode.apply(null, k.subarray(5, end) as unknown as number[]);
+      if (end - at <= 256) {
+        return String.fromCharCode.apply(null, k.subarray(at, end) as unknown as number[]);
       }
     }
   }
-  return userKeySlow(k);
+  return userKeySlow(from === 0 && to === k.length ? k : k.slice(from, to));
 }
 
 function userKeySlow(k: Uint8Array): string {

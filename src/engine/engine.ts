@@ -202,6 +202,16 @@ class Conflict extends Error {
  * Every method throws InvalidStateError once the attempt is over (committed,
  * failed or retried).
  */
+/** See {@link SyncReads.visitSync}. */
+export type Visit = (
+  keys: Uint8Array,
+  keyStart: number,
+  keyEnd: number,
+  values: Uint8Array,
+  valueStart: number,
+  valueEnd: number,
+) => boolean | void;
+
 /**
  * Synchronous reads of one consistent state: a {@link Transaction}'s (its
  * own writes over its snapshot, recorded in its read set), or the latest
@@ -232,18 +242,18 @@ export interface SyncReads {
    */
   scanSync(options?: ScanOptions): [Uint8Array, Uint8Array][];
   /**
-   * Visits the entries in a range, in order, as views valid only during the
-   * call (decode or copy them there; never keep them). Reads like
+   * Visits the entries in a range, in order, as ranges of byte arrays valid
+   * only during the call (decode or copy them there; never keep or write
+   * them): the key is `keys[keyStart, keyEnd)`, the value
+   * `values[valueStart, valueEnd)` — for the latest state both are the
+   * store's memory, so no view is made per entry. Reads like
    * {@link scanSync}, without its copies.
    *
    * @param options Bounds, direction, limit.
    * @param visit Called per entry; returning false stops the walk.
    * @returns How many entries were visited.
    */
-  visitSync(
-    options: ScanOptions,
-    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
-  ): number;
+  visitSync(options: ScanOptions, visit: Visit): number;
   /** The applied version these reads see (a transaction takes its snapshot now if it has none). */
   readonly readVersion: number;
   /**
@@ -421,13 +431,11 @@ export class Transaction implements SyncReads {
   }
 
   /** @internal {@link scanSync}, one entry at a time (see {@link SyncReads.visitSync}). */
-  visitSync(
-    options: ScanOptions,
-    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
-  ): number {
+  visitSync(options: ScanOptions, visit: Visit): number {
     const rows = this.scanSync(options);
     for (let i = 0; i < rows.length; i++) {
-      if (visit(rows[i]![0], rows[i]![1]) === false) return i + 1;
+      const [k, v] = rows[i]!;
+      if (visit(k, 0, k.length, v, 0, v.length) === false) return i + 1;
     }
     return rows.length;
   }
@@ -567,16 +575,12 @@ class LatestReads implements SyncReads {
     return out;
   }
 
-  visitSync(
-    options: ScanOptions,
-    visit: (key: Uint8Array, value: Uint8Array) => boolean | void,
-  ): number {
+  visitSync(options: ScanOptions, visit: Visit): number {
     const bounds = storeBounds(options);
     if (options.limit !== undefined) bounds.limit = options.limit;
     return this.#store.scan(
       bounds,
-      (e) =>
-        visit(e.memory.subarray(e.keyStart, e.keyEnd), e.memory.subarray(e.valueStart, e.valueEnd)),
+      (e) => visit(e.memory, e.keyStart, e.keyEnd, e.memory, e.valueStart, e.valueEnd),
     );
   }
 }

@@ -12,6 +12,7 @@ import fc from "fast-check";
 import { decode as libDecode, encode as libEncode } from "@msgpack/msgpack";
 import {
   decodeValue,
+  decodeValueFrom,
   encodeCanonical,
   encodeValue,
   encodeValueCanonically,
@@ -1177,4 +1178,27 @@ test("MapWriter writes the bytes encodeValue writes for the same map", () => {
     ),
     { numRuns: 300 },
   );
+});
+
+test("decodeValueFrom decodes exactly bytes[start, end) and never reads past end", () => {
+  fc.assert(
+    fc.property(
+      values,
+      fc.uint8Array({ maxLength: 8 }),
+      fc.uint8Array({ maxLength: 8 }),
+      (v, before, after) => {
+        const enc = encodeValue(v);
+        const bytes = new Uint8Array([...before, ...enc, ...after]);
+        const end = before.length + enc.length;
+        assert.deepStrictEqual(decodeValueFrom(bytes, before.length, end), expected(v));
+        // One byte short of the value: truncated, whatever follows in `bytes`.
+        if (enc.length > 0) {
+          assert.throws(() => decodeValueFrom(bytes, before.length, end - 1), CorruptionError);
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+  assert.throws(() => decodeValueFrom(new Uint8Array(4), 3, 2), RangeError);
+  assert.throws(() => decodeValueFrom(new Uint8Array(4), 0, 5), RangeError);
 });
