@@ -943,15 +943,22 @@ export class Engine {
     const reads = tx.readKeys;
     const ranges = tx.readRanges;
     if (reads === undefined && ranges === undefined) return;
-    for (const c of this.#recent) {
-      if (c.version <= tx.snapshotVersion) continue;
+    const start = tx.snapshotVersion;
+    const recent = this.#recent;
+    // Newest first: the log is in version order, so the walk stops at the
+    // first commit the snapshot already saw.
+    for (let j = recent.length - 1; j >= 0; j--) {
+      const c = recent[j]!;
+      if (c.version <= start) break;
       for (let i = 0; i < c.ids.length; i++) {
-        if (reads?.has(c.ids[i]!) === true) {
+        if (reads !== undefined && reads.has(c.ids[i]!)) {
           throw new Conflict(`key read was written by commit ${c.version}`);
         }
-        for (const r of ranges ?? []) {
-          if (inRange(c.writes[i]!.key, r)) {
-            throw new Conflict(`range read was written by commit ${c.version}`);
+        if (ranges !== undefined) {
+          for (const r of ranges) {
+            if (inRange(c.writes[i]!.key, r)) {
+              throw new Conflict(`range read was written by commit ${c.version}`);
+            }
           }
         }
       }
