@@ -799,42 +799,92 @@ export class Engine {
    * @throws {ClosedError} When the engine is closed.
    * @throws Whatever `fn` throws (nothing is written then).
    */
-  async transaction<T>(
+  transaction<T>(
     fn: (tx: Transaction) => Promise<T> | T,
     options: TransactionOptions = {},
   ): Promise<T> {
+    // The first attempt of a synchronous body runs here, with no async
+    // frame: a commit applied in the commit step costs no turn of the
+    // microtask queue. Anything else continues in #attempts.
+    if (this.#closed) {
+      return Promise.reject(new ClosedError("Cannot run a transaction: the engine is closed"));
+    }
+    const tx = this.#begin();
+    let r: Promise<T> | T;
+    try {
+      r = fn(tx);
+    } catch (err) {
+      this.#end(tx);
+      return Promise.reject(err);
+    }
+    if (isThenable(r)) return this.#attempts(fn, options, { tx, pending: r });
+    try {
+      const durable = this.#commit(tx);
+      if (durable === undefined) return Promise.resolve(r as T);
+      const result = r as T;
+      return durable.then(() => result);
+    } catch (err) {
+      return err instanceof Conflict
+        ? this.#attempts(fn, options, { conflict: err })
+        : Promise.reject(err);
+    }
+  }
+
+  /** The attempts of {@link transaction} from where its first one got to. */
+  async #attempts<T>(
+    fn: (tx: Transaction) => Promise<T> | T,
+    options: TransactionOptions,
+    first: { tx: Transaction; pending: Promise<T> } | { conflict: Conflict },
+  ): Promise<T> {
     const maxRetries = options.maxRetries ?? this.#maxRetries;
     for (let attempt = 0;; attempt++) {
-      if (this.#closed) throw new ClosedError("Cannot run a transaction: the engine is closed");
-      const tx = this.#begin();
-      let result: T;
-      try {
-        const r = fn(tx);
-        // A synchronous body costs no extra turn of the microtask queue.
-        result = isThenable(r) ? await r : r as T;
-      } catch (err) {
-        this.#end(tx);
-        throw err;
-      }
-      try {
-        const durable = this.#commit(tx);
-        if (durable !== undefined) await durable;
-        return result;
-      } catch (err) {
-        if (!(err instanceof Conflict)) throw err;
-        this.#stats.conflicts++;
-        if (attempt >= maxRetries) {
-          throw new TransactionConflictError(
-            `Cannot commit: the transaction conflicted on all ${attempt + 1} attempts`,
-            { attempts: attempt + 1, cause: err },
-          );
+      let err: unknown;
+      if (attempt === 0 && "conflict" in first) err = first.conflict;
+      else {
+        let tx: Transaction;
+        let r: Promise<T> | T;
+        if (attempt === 0 && "tx" in first) {
+          tx = first.tx;
+          r = first.pending;
+        } else {
+          if (this.#closed) throw new ClosedError("Cannot run a transaction: the engine is closed");
+          tx = this.#begin();
+          try {
+            r = fn(tx);
+          } catch (e) {
+            this.#end(tx);
+            throw e;
+          }
         }
-        this.#stats.retries++;
-        // Let the commits it collided with become visible, then back off.
-        await this.#lastDurable.catch(() => {});
-        const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** attempt);
-        await this.#sleep(this.#random() * cap);
+        let result: T;
+        try {
+          // A synchronous body costs no extra turn of the microtask queue.
+          result = isThenable(r) ? await r : r as T;
+        } catch (e) {
+          this.#end(tx);
+          throw e;
+        }
+        try {
+          const durable = this.#commit(tx);
+          if (durable !== undefined) await durable;
+          return result;
+        } catch (e) {
+          err = e;
+        }
       }
+      if (!(err instanceof Conflict)) throw err;
+      this.#stats.conflicts++;
+      if (attempt >= maxRetries) {
+        throw new TransactionConflictError(
+          `Cannot commit: the transaction conflicted on all ${attempt + 1} attempts`,
+          { attempts: attempt + 1, cause: err },
+        );
+      }
+      this.#stats.retries++;
+      // Let the commits it collided with become visible, then back off.
+      await this.#lastDurable.catch(() => {});
+      const cap = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_BASE_MS * 2 ** attempt);
+      await this.#sleep(this.#random() * cap);
     }
   }
 
