@@ -245,14 +245,7 @@ export class Run {
     this.#db = db;
     this.#ctx = ctx;
     this.id = id;
-    const scope: Scope = ctx === undefined
-      ? {
-        runId: id,
-        standalone: true,
-        exec: (fn, options) => db.execute(fn, options),
-        read: (fn) => db.readLatest(fn),
-      }
-      : joinedScope(id, ctx);
+    const scope: Scope = ctx === undefined ? new StandaloneScope(db, id) : joinedScope(id, ctx);
     this.kv = new KvStore(scope);
     this.events = new EventLog(scope);
     this.state = new StateCells(scope);
@@ -302,6 +295,26 @@ export class Run {
         fn(new RunTransaction(joinedScope(this.id, ctx))),
       )
     );
+  }
+}
+
+/** The scope of a run handle: each call is a transaction (or a latest-state read) of its own. */
+class StandaloneScope implements Scope {
+  readonly runId: string;
+  readonly standalone = true;
+  readonly #db: Database;
+
+  constructor(db: Database, runId: string) {
+    this.#db = db;
+    this.runId = runId;
+  }
+
+  exec<T>(fn: (ctx: TxContext) => Promise<T> | T, options?: ExecOptions): Promise<T> {
+    return this.#db.execute(fn, options);
+  }
+
+  read<T>(fn: (ctx: ReadContext) => T): Promise<T> {
+    return this.#db.readLatest(fn);
   }
 }
 

@@ -207,16 +207,17 @@ export class StateCells {
     checkVersion(expectedVersion, name);
     const encoded = encodeValue(value);
     const scope = this.#scope;
-    const what = (): string => `cas state cell ${show(name)}`;
     // Synchronous: a standalone CAS costs no turns of the microtask queue inside.
     return await scope.exec((ctx) => {
-      const k = cellKey(ctx.runNumber(scope.runId, true, what), name);
+      const k = cellKey(ctx.runNumber(scope.runId, true, () => casWhat(name)), name);
       const bytes = ctx.tx.getSync(k);
-      if (bytes === undefined) throw new NotFoundError(`Cannot ${what()}: it does not exist`);
+      if (bytes === undefined) {
+        throw new NotFoundError(`Cannot ${casWhat(name)}: it does not exist`);
+      }
       const actual = decodeVersion(bytes, name);
       if (actual !== expectedVersion) {
         throw new VersionConflictError(
-          `Cannot ${what()}: expected version ${expectedVersion}, the cell is at ${actual}`,
+          `Cannot ${casWhat(name)}: expected version ${expectedVersion}, the cell is at ${actual}`,
           { expected: expectedVersion, actual },
         );
       }
@@ -497,4 +498,9 @@ function checkVersion(v: unknown, name: string): void {
 /** A name for an error message: quoted, cut at 64 characters. */
 function show(k: string): string {
   return JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}…` : k);
+}
+
+/** What a CAS of cell `name` is, for its error messages. */
+function casWhat(name: string): string {
+  return `cas state cell ${show(name)}`;
 }
