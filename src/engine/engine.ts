@@ -48,6 +48,14 @@ export const RETRY_BACKOFF_BASE_MS = 1;
 export const RETRY_BACKOFF_MAX_MS = 100;
 /** Most distinct keys one transaction may write. */
 export const MAX_TXN_KEYS = 100_000;
+/**
+ * How many watched keys' last write versions the engine keeps
+ * ({@link Engine.watchWrites}); past it, it forgets them all and treats
+ * every watched key as written at that moment (readers then look them up
+ * once more). Bounds the memory of a database that creates millions of runs.
+ */
+export const WATCHED_WRITES_KEPT = 65_536;
+
 /** Most bytes (keys + values) one transaction may write. */
 export const MAX_TXN_BYTES: number = 32 * 1024 * 1024;
 
@@ -687,6 +695,8 @@ export class Engine {
   /** Keys under this prefix have their last applied write's version kept (see {@link lastWriteOf}). */
   #watched: Uint8Array | undefined;
   readonly #lastWrite = new Map<KeyId, number>();
+  /** A version no forgotten write of a watched key is newer than (see WATCHED_WRITES_KEPT). */
+  #lastWriteFloor = 0;
   /** Durable commits waiting for their turn to be applied, by version. */
   readonly #ready = new Map<number, Write[]>();
   #lastDurable: Promise<void> = Promise.resolve();
@@ -760,7 +770,7 @@ export class Engine {
    * @returns The version.
    */
   lastWriteOf(id: string): number {
-    return this.#lastWrite.get(id) ?? 0;
+    return this.#lastWrite.get(id) ?? this.#lastWriteFloor;
   }
 
   /** Notes the watched keys among a commit's writes (when applied). */
@@ -772,7 +782,15 @@ export class Engine {
       if (key.length < n) continue;
       let j = 0;
       while (j < n && key[j] === prefix[j]) j++;
-      if (j === n) this.#lastWrite.set(keyId(key), version);
+      if (j === n) {
+        if (this.#lastWrite.size >= WATCHED_WRITES_KEPT) {
+          // Forget them all; every key not written since reads as written
+          // now, which only makes readers look it up again.
+          this.#lastWrite.clear();
+          this.#lastWriteFloor = version;
+        }
+        this.#lastWrite.set(keyId(key), version);
+      }
     }
   }
 

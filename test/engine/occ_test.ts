@@ -15,7 +15,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { TransactionConflictError } from "../../src/errors.ts";
-import { Engine, type Transaction } from "../../src/engine/engine.ts";
+import { Engine, keyIdOf, type Transaction, WATCHED_WRITES_KEPT } from "../../src/engine/engine.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined =>
@@ -477,4 +477,27 @@ test("commit-time operations see the version their commit gets, with and without
     assert.equal(db.engine.version, 20);
     await db.close();
   }
+});
+
+test("lastWriteOf never reports a watched key older than its last write, even after the engine forgets", async () => {
+  const engine = new Engine();
+  engine.watchWrites(enc("run/"));
+  const a = enc("run/a");
+  await engine.transaction((tx) => tx.put(a, new Uint8Array([1])));
+  const wroteA = engine.version;
+  assert.equal(engine.lastWriteOf(keyIdOf(a)), wroteA);
+  assert.equal(engine.lastWriteOf(keyIdOf(enc("other/a"))), 0, "unwatched: nothing kept");
+  // More distinct watched keys than the engine keeps: it forgets, conservatively.
+  await engine.transaction((tx) => {
+    for (let i = 0; i <= WATCHED_WRITES_KEPT; i++) tx.put(enc(`run/k${i}`), new Uint8Array(1));
+  });
+  const wroteMany = engine.version;
+  assert.ok(
+    engine.lastWriteOf(keyIdOf(a)) >= wroteA,
+    "a forgotten key reads as written at least then",
+  );
+  assert.equal(engine.lastWriteOf(keyIdOf(enc(`run/k${WATCHED_WRITES_KEPT}`))), wroteMany);
+  await engine.transaction((tx) => tx.delete(a));
+  assert.equal(engine.lastWriteOf(keyIdOf(a)), engine.version, "a delete is a write");
+  await engine.close();
 });
