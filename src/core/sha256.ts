@@ -19,6 +19,7 @@
 import { InvalidStateError } from "../errors.ts";
 import { type CoreExports, sharedCore } from "./_wasm.ts";
 import { typeName } from "../_type_name.ts";
+import { slabAlloc } from "../_slab.ts";
 
 /** Bytes hashed per call into the core; larger inputs are streamed. */
 const CHUNK_BYTES = 65536;
@@ -126,6 +127,45 @@ function outHex(s: Scratch): string {
   let hex = "";
   for (let i = s.out; i < s.out + DIGEST_BYTES; i++) hex += HEX[heap[i] as number];
   return hex;
+}
+
+/**
+ * The SHA-256 digest of `a` followed by `b`, in one call into the core when
+ * they fit its input region together (what `new Sha256().update(a)
+ * .update(b).digest()` gives, without the streaming state's bookkeeping).
+ *
+ * @param a The first bytes.
+ * @param b The bytes after them.
+ * @returns A new 32-byte `Uint8Array` (on V8, carved from a shared slab).
+ * @throws {TypeError} If `a` or `b` is not a `Uint8Array`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sha256, sha256Concat } from "./sha256.ts";
+ *
+ * const ab = new TextEncoder().encode("abc");
+ * assert.deepEqual(sha256Concat(ab.subarray(0, 1), ab.subarray(1)), sha256(ab));
+ * ```
+ */
+export function sha256Concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  checkBytes(a, "compute SHA-256");
+  checkBytes(b, "compute SHA-256");
+  const s = current();
+  const n = a.length + b.length;
+  if (n <= CHUNK_BYTES) {
+    s.heap.set(a, s.data);
+    s.heap.set(b, s.data + a.length);
+    s.exports.sha256_digest(s.data, n, s.out);
+  } else {
+    s.exports.sha256_init(s.oneShotCtx);
+    feed(s, s.oneShotCtx, a);
+    feed(s, s.oneShotCtx, b);
+    s.exports.sha256_final(s.oneShotCtx, s.out);
+  }
+  const out = slabAlloc(DIGEST_BYTES);
+  out.set(s.heap.subarray(s.out, s.out + DIGEST_BYTES));
+  return out;
 }
 
 /**

@@ -33,7 +33,7 @@ import {
   type Value,
 } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
-import { Sha256, sha256Hex } from "../core/sha256.ts";
+import { sha256Concat, sha256Hex } from "../core/sha256.ts";
 import type { CommitView } from "../engine/engine.ts";
 import { CorruptionError } from "../errors.ts";
 import type { Scope, TxContext } from "./context.ts";
@@ -344,7 +344,7 @@ function build(p: Prepared, seq: number, prev: Uint8Array, timestamp: number): B
   // encodeCanonical({ prevHash: hex, sequence, timestamp, type }), hashed at once.
   const tail = writer.begin(4).key("prevHash").hex(prev).key("sequence").int(seq)
     .key("timestamp").int(timestamp).key("type").str(p.type).view();
-  const hash = new Sha256().update(p.hashPrefix).update(tail.subarray(1)).digest();
+  const hash = sha256Concat(p.hashPrefix, tail.subarray(1));
   // The record: encodeValue({ sequence, type, timestamp, prevHash, hash })
   // with "payload" and the stored bytes as a sixth entry.
   const record = writer.begin(6).key("sequence").int(seq).key("type").str(p.type)

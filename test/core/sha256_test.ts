@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
-import { Sha256, sha256, sha256Hex } from "../../src/core/sha256.ts";
+import { Sha256, sha256, sha256Concat, sha256Hex } from "../../src/core/sha256.ts";
 import { sharedCore } from "../../src/core/_wasm.ts";
 
 /** The reference a user would otherwise pick. */
@@ -250,4 +250,20 @@ test("sha256(), sha256Hex() and Sha256.update() throw a TypeError for data that 
     assert.throws(() => sha256Hex(data), isTypeError);
     assert.throws(() => new Sha256().update(data), isTypeError);
   }
+});
+
+test("sha256Concat(a, b) equals streaming a then b, below and above the one-call size", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 300 }),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.constantFrom(0, 65_536 - 10, 70_000),
+      (a, b, pad) => {
+        const big = new Uint8Array(a.length + pad);
+        big.set(a);
+        assert.deepEqual(sha256Concat(big, b), new Sha256().update(big).update(b).digest());
+      },
+    ),
+    { numRuns: 60 },
+  );
 });
