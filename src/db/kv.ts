@@ -198,9 +198,15 @@ export class KvStore {
    * assert.deepEqual(await run.kv.get("plan"), { steps: ["search", "answer"] });
    * ```
    */
-  async get(key: string): Promise<Value | undefined> {
-    checkName(key, "a KV key");
-    return await this.#scope.read((ctx) => {
+  get(key: string): Promise<Value | undefined> {
+    // Not an async function: a hot read costs no extra turns of the
+    // microtask queue; a bad argument still rejects rather than throws.
+    try {
+      checkName(key, "a KV key");
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#scope.read((ctx) => {
       const found = this.#read(ctx, key, () => `get KV key ${show(key)}`);
       return found === undefined ? undefined : decodeRecordValue(found.bytes, found.header, key);
     });
@@ -306,13 +312,22 @@ export class KvStore {
    * assert.equal(await run.kv.get("session"), undefined);
    * ```
    */
-  async put(key: string, value: Value, options: KvPutOptions = {}): Promise<void> {
+  put(key: string, value: Value, options: KvPutOptions = {}): Promise<void> {
+    // Not an async function (see get): every error still rejects.
+    try {
+      return Promise.resolve(this.#put(key, value, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #put(key: string, value: Value, options: KvPutOptions): Promise<void> | void {
     checkName(key, "a KV key");
     const ttlMs = checkTtl(options);
     const encoded = encodeValue(value); // an unstorable value fails here, before any write
     const scope = this.#scope;
     // Synchronous: a standalone put costs no turns of the microtask queue inside.
-    return await scope.exec((ctx) => {
+    return scope.exec((ctx) => {
       const n = ctx.runNumber(scope.runId, true, () => `put KV key ${show(key)}`);
       const k = kvKey(n, key);
       let expiresAt: number | undefined;

@@ -202,13 +202,23 @@ export class StateCells {
    * await assert.rejects(run.state.cas("counter", 1, 5), { expected: 1, actual: 2 });
    * ```
    */
-  async cas(name: string, expectedVersion: number, value: Value): Promise<number> {
+  cas(name: string, expectedVersion: number, value: Value): Promise<number> {
+    // Not an async function: no extra turns of the microtask queue; every
+    // error still rejects.
+    try {
+      return Promise.resolve(this.#cas(name, expectedVersion, value));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #cas(name: string, expectedVersion: number, value: Value): Promise<number> | number {
     checkName(name, "a state cell name");
     checkVersion(expectedVersion, name);
     const encoded = encodeValue(value);
     const scope = this.#scope;
     // Synchronous: a standalone CAS costs no turns of the microtask queue inside.
-    return await scope.exec((ctx) => {
+    return scope.exec((ctx) => {
       const k = cellKey(ctx.runNumber(scope.runId, true, () => casWhat(name)), name);
       const bytes = ctx.tx.getSync(k);
       if (bytes === undefined) {

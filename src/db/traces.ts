@@ -558,14 +558,24 @@ export class TraceStore {
    * assert.deepEqual(t?.tags, ["planning"]);
    * ```
    */
-  async record(type: TraceType, options: RecordTraceOptions = {}): Promise<string> {
+  record(type: TraceType, options: RecordTraceOptions = {}): Promise<string> {
+    // Not an async function: no extra turns of the microtask queue; every
+    // error still rejects.
+    try {
+      return Promise.resolve(this.#record(type, options));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #record(type: TraceType, options: RecordTraceOptions): Promise<string> | string {
     const checked = checkType(type);
     const o = checkOptions(options);
     // A bad value fails here, before anything is written.
     const start = encodeTraceStart(checked, o.metadata);
     const scope = this.#scope;
     // Synchronous: a standalone record costs no turns of the microtask queue inside.
-    return await scope.exec((ctx) => {
+    return scope.exec((ctx) => {
       const n = ctx.runNumber(scope.runId, true, WHAT);
       const timestamp = Math.floor(ctx.now());
       if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
