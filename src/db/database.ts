@@ -7,10 +7,10 @@
  * @module
  */
 import { KeyReader } from "../core/keys.ts";
-import type { Transaction } from "../engine/engine.ts";
+import type { Transaction, TransactionOptions } from "../engine/engine.ts";
 import { type OpenEngine, openEngine } from "../engine/open.ts";
 import { Sweeper } from "../engine/ttl.ts";
-import { ClosedError, DatabaseClosedError } from "../errors.ts";
+import { DatabaseClosedError } from "../errors.ts";
 import { defaultFileAdapter } from "../fs/mod.ts";
 import type { FileAdapter } from "../fs/types.ts";
 import { WAL_DIR } from "../wal/recover.ts";
@@ -318,6 +318,9 @@ class StandaloneScope implements Scope {
   }
 }
 
+/** Transaction options when the caller gives none (shared: never changed). */
+const NO_OPTIONS: TransactionOptions = Object.freeze({});
+
 function readU32BE(b: Uint8Array, at: number): number {
   return b[at]! * 0x100_0000 + ((b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!);
 }
@@ -375,6 +378,8 @@ export class Database {
       expiringRuns,
       runRecords: new Map(),
     };
+    engine.closedError = (cause) =>
+      new DatabaseClosedError("Cannot use the database: it is closed", { cause });
     // Run records are read by every operation and written rarely: the
     // engine keeps their last write versions (DbCore.runRecords).
     engine.watchWrites(key(SYSTEM, SYS.RUN).finish());
@@ -582,23 +587,24 @@ export class Database {
     }
   }
 
-  /** @internal Runs `fn` in a new engine transaction with a fresh context per attempt. */
-  async execute<T>(
-    fn: (ctx: TxContext) => Promise<T> | T,
-    options: ExecOptions = {},
-  ): Promise<T> {
-    this.#core.checkOpen();
+  /**
+   * @internal Runs `fn` in a new engine transaction with a fresh context per
+   * attempt. Not an async function: a commit applied in its commit step
+   * resolves with no extra turns of the microtask queue. (A database closed
+   * mid-transaction rejects retries with DatabaseClosedError: the engine's
+   * `closedError`, set in the constructor.)
+   */
+  execute<T>(fn: (ctx: TxContext) => Promise<T> | T, options: ExecOptions = {}): Promise<T> {
     try {
-      return await this.#open.engine.transaction(
-        (tx: Transaction) => fn(new TxContext(tx, this.#core)),
-        options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries },
-      );
+      this.#core.checkOpen();
     } catch (err) {
-      if (err instanceof ClosedError && !(err instanceof DatabaseClosedError) && this.#closed) {
-        throw new DatabaseClosedError("Cannot use the database: it is closed", { cause: err });
-      }
-      throw err;
+      return Promise.reject(err);
     }
+    const core = this.#core;
+    return this.#open.engine.transaction(
+      (tx: Transaction) => fn(new TxContext(tx, core)),
+      options.maxRetries === undefined ? NO_OPTIONS : { maxRetries: options.maxRetries },
+    );
   }
 
   /**

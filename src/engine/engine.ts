@@ -735,6 +735,20 @@ export class Engine {
   }
 
   /**
+   * @internal Makes the error a transaction on the closed engine rejects
+   * with; its owner may say what was closed (the database does).
+   *
+   * @returns The error.
+   */
+  closedError: (cause?: unknown) => ClosedError = (cause) =>
+    new ClosedError("Cannot run a transaction: the engine is closed", { cause });
+
+  /** What a body's error becomes: a ClosedError met after close is {@link closedError}'s. */
+  #bodyError(err: unknown): unknown {
+    return this.#closed && err instanceof ClosedError ? this.closedError(err) : err;
+  }
+
+  /**
    * Synchronous reads of the latest applied state, for read-only work that
    * finishes in one synchronous step: no snapshot is taken and nothing is
    * recorded (there is nothing to validate). What such a step reads is one
@@ -825,7 +839,7 @@ export class Engine {
     // frame: a commit applied in the commit step costs no turn of the
     // microtask queue. Anything else continues in #attempts.
     if (this.#closed) {
-      return Promise.reject(new ClosedError("Cannot run a transaction: the engine is closed"));
+      return Promise.reject(this.closedError());
     }
     const tx = this.#begin();
     let r: Promise<T> | T;
@@ -833,7 +847,7 @@ export class Engine {
       r = fn(tx);
     } catch (err) {
       this.#end(tx);
-      return Promise.reject(err);
+      return Promise.reject(this.#bodyError(err));
     }
     if (isThenable(r)) return this.#attempts(fn, options, { tx, pending: r });
     try {
@@ -865,13 +879,13 @@ export class Engine {
           tx = first.tx;
           r = first.pending;
         } else {
-          if (this.#closed) throw new ClosedError("Cannot run a transaction: the engine is closed");
+          if (this.#closed) throw this.closedError();
           tx = this.#begin();
           try {
             r = fn(tx);
           } catch (e) {
             this.#end(tx);
-            throw e;
+            throw this.#bodyError(e);
           }
         }
         let result: T;
@@ -880,7 +894,7 @@ export class Engine {
           result = isThenable(r) ? await r : r as T;
         } catch (e) {
           this.#end(tx);
-          throw e;
+          throw this.#bodyError(e);
         }
         try {
           const durable = this.#commit(tx);
