@@ -10,6 +10,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
 /** The subset of better-sqlite3's and bun:sqlite's statement the suite uses. */
 export interface SqlStatement {
@@ -41,9 +42,13 @@ export function packageVersion(name: string): string {
   return (JSON.parse(readFileSync(url, "utf8")) as { version: string }).version;
 }
 
+/** The repository's root, as error messages spell it (cut from what BENCHMARKS.md shows). */
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
 function reason(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
-  return text.split("\n")[0]!.slice(0, 300);
+  // Paths relative to the repository: the report shows no machine's layout.
+  return text.split("\n")[0]!.split(ROOT).join("").slice(0, 300);
 }
 
 /** better-sqlite3 (Node), or bun:sqlite (Bun), or why neither loaded. */
