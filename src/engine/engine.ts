@@ -350,20 +350,22 @@ export class Transaction implements SyncReads {
 
   /** @internal The synchronous read behind {@link get}. */
   getSync(key: Uint8Array, id: KeyId = keyId(key)): Uint8Array | undefined {
-    this.#live("get");
-    const own = this.#writes.get(id);
-    if (own !== undefined) return own.value ?? undefined;
-    (this.#readKeys ??= new Set()).add(id);
-    return this.#snapshot().get(key);
+    const own = this.#ownOrRead(id);
+    return own !== undefined ? own.value ?? undefined : this.#snapshot().get(key);
   }
 
   /** @internal {@link getSync} without the copy: a view to decode at once (see {@link SyncReads.viewSync}). */
   viewSync(key: Uint8Array, id: KeyId = keyId(key)): Uint8Array | undefined {
+    const own = this.#ownOrRead(id);
+    return own !== undefined ? own.value ?? undefined : this.#snapshot().getView(key);
+  }
+
+  /** This transaction's write of key `id`, or undefined after joining the key to the read set. */
+  #ownOrRead(id: KeyId): Write | undefined {
     this.#live("get");
     const own = this.#writes.get(id);
-    if (own !== undefined) return own.value ?? undefined;
-    (this.#readKeys ??= new Set()).add(id);
-    return this.#snapshot().getView(key);
+    if (own === undefined) (this.#readKeys ??= new Set()).add(id);
+    return own;
   }
 
   /**
