@@ -621,27 +621,28 @@ function stampVersion(view: CommitView, k: Uint8Array, indexed: number | undefin
 }
 
 /** Reads and checks a record's header. */
-function readHeader(
-  bytes: Uint8Array,
-  k: string,
-  start = 0,
-  end: number = bytes.length,
-): KvHeader {
+function readHeader(bytes: Uint8Array, k: string): KvHeader {
+  const valueAt = recordValueAt(bytes, 0, bytes.length, k);
+  return {
+    version: readU64(bytes, VERSION_AT),
+    expiresAt: valueAt === HEADER_TTL_BYTES ? readU64(bytes, EXPIRES_AT) : undefined,
+    valueAt,
+  };
+}
+
+/**
+ * Checks the header of the KV record `bytes[start, end)` (of key `k`, for
+ * the message) and returns where its value starts.
+ */
+function recordValueAt(bytes: Uint8Array, start: number, end: number, k: string): number {
   const flags = end - start > 1 ? bytes[start + 1]! : 0;
-  const expires = (flags & FLAG_EXPIRES) !== 0;
-  const valueAt = start + (expires ? HEADER_TTL_BYTES : HEADER_BYTES);
-  if (
-    end <= valueAt || bytes[start] !== KV_RECORD_FORMAT || (flags & ~FLAG_EXPIRES) !== 0
-  ) {
+  const valueAt = start + ((flags & FLAG_EXPIRES) !== 0 ? HEADER_TTL_BYTES : HEADER_BYTES);
+  if (end <= valueAt || bytes[start] !== KV_RECORD_FORMAT || (flags & ~FLAG_EXPIRES) !== 0) {
     throw new CorruptionError(`Cannot read KV key ${show(k)}: its record is malformed`, {
       where: `KV record ${show(k)}`,
     });
   }
-  return {
-    version: readU64(bytes, start + VERSION_AT),
-    expiresAt: expires ? readU64(bytes, start + EXPIRES_AT) : undefined,
-    valueAt,
-  };
+  return valueAt;
 }
 
 /** The record's value: `bytes[header.valueAt, end)`. */
@@ -742,14 +743,8 @@ function liveValueAt(
   now: number,
   name: string,
 ): number {
-  const flags = end - start > 1 ? bytes[start + 1]! : 0;
-  const expires = (flags & FLAG_EXPIRES) !== 0;
-  const valueAt = start + (expires ? HEADER_TTL_BYTES : HEADER_BYTES);
-  if (end <= valueAt || bytes[start] !== KV_RECORD_FORMAT || (flags & ~FLAG_EXPIRES) !== 0) {
-    throw new CorruptionError(`Cannot read KV key ${show(name)}: its record is malformed`, {
-      where: `KV record ${show(name)}`,
-    });
-  }
+  const valueAt = recordValueAt(bytes, start, end, name);
+  const expires = valueAt - start === HEADER_TTL_BYTES;
   return expires && readU64(bytes, start + EXPIRES_AT) <= now ? -1 : valueAt;
 }
 

@@ -818,3 +818,31 @@ test("a bad put inside a transaction throws before writing; the rest of the tran
   });
   assert.deepEqual(await run.kv.list(), ["a"]);
 });
+
+test("a damaged KV record is CorruptionError for every read, point and listing alike", async () => {
+  await using db = await Database.open();
+  const run = await db.runs.create();
+  const n = await runNumber(db, run.id);
+  const k = key(n, TAG.KV).string("bad").finish();
+  const damaged = [
+    new Uint8Array([9, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xc0]), // unknown format
+    new Uint8Array([1, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0xc0]), // unknown flag
+    new Uint8Array([1, 0, 0, 0]), // header cut short
+    new Uint8Array([1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xc0]), // expiring, no room for the time
+    new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xc1]), // a byte that is no value
+  ];
+  for (const bytes of damaged) {
+    await db.engine.transaction((tx) => tx.put(k, bytes));
+    for (
+      const read of [
+        () => run.kv.get("bad"),
+        () => run.kv.getEntry("bad"),
+        () => run.kv.entries(),
+        () => run.kv.page(),
+        () => db.transaction((tx) => tx.run(run.id).kv.entries()),
+      ]
+    ) {
+      await assert.rejects(read(), { name: "CorruptionError" }, `[${bytes.join(",")}]`);
+    }
+  }
+});
