@@ -203,3 +203,19 @@ export async function timeRow(
 export function fmtInt(n: number): string {
   return Math.round(n).toLocaleString("en-US");
 }
+
+/**
+ * 65,536 indices below `below` from a fixed-seed xorshift32: the random
+ * reads of the get rows, the same in every run and on every runtime.
+ */
+export function randomPicks(below: number): Uint32Array {
+  const picks = new Uint32Array(1 << 16);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < picks.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    picks[i] = (x >>> 0) % below;
+  }
+  return picks;
+}

@@ -25,6 +25,7 @@ import { bench, group, run, summary } from "mitata";
 import type { Value } from "../src/core/codec.ts";
 import { Database, type Run } from "../src/db/database.ts";
 import type { TraceType } from "../src/db/traces.ts";
+import { randomPicks } from "./_suite_lib.ts";
 
 const QUICK = process.argv.includes("--quick");
 type Mode = "strict" | "batched";
@@ -53,17 +54,8 @@ const KEYS = Array.from(
 );
 const GET_KEYS = KEYS.slice(0, STORED);
 const PUT_KEYS = KEYS.slice(STORED);
-// Random reads among the stored keys, from a fixed-seed generator (xorshift32).
-const PICKS = new Uint16Array(1 << 16);
-{
-  let x = 0x9e3779b9;
-  for (let i = 0; i < PICKS.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    PICKS[i] = (x >>> 0) % STORED;
-  }
-}
+// Random reads among the stored keys (the peer suite's fixed-seed picks).
+const PICKS = randomPicks(STORED);
 const VALUE = "v".repeat(100); // a 100-byte string value
 const TAGS = ["bench", "tool"];
 const toolCall = (i: number): TraceType => ({

@@ -36,6 +36,7 @@ import {
   FULL_BUDGET,
   type PeerInfo,
   QUICK_BUDGET,
+  randomPicks,
   RAW,
   type RecoveryOutcome,
   type Row,
@@ -91,17 +92,8 @@ const GET_KEYS = Array.from(
 );
 const PUT_POOL = 1 << 16;
 const PUT_KEYS = Array.from({ length: PUT_POOL }, (_, i) => `p/${i.toString(36).padStart(6, "0")}`);
-/** Random reads among the stored keys, from a fixed-seed xorshift32. */
-const PICKS = new Uint32Array(1 << 16);
-{
-  let x = 0x9e3779b9;
-  for (let i = 0; i < PICKS.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    PICKS[i] = (x >>> 0) % STORED;
-  }
-}
+/** Random reads among the stored keys. */
+const PICKS = randomPicks(STORED);
 const VALUE = "v".repeat(100); // 100 bytes as UTF-8
 const TAGS = ["bench", "tool"];
 const toolCall = (i: number): TraceType => ({

@@ -52,6 +52,23 @@ function openScratch(): Scratch {
   return scratch;
 }
 
+function checkCrc(crc: number): void {
+  if (!(Number.isInteger(crc) && crc >= 0 && crc <= 0xffffffff)) {
+    throw new RangeError(
+      `Cannot compute CRC32C: crc must be an integer in [0, 2^32), got ${String(crc)}`,
+    );
+  }
+}
+
+/** The scratch region for a one-shot computation (no Crc32cRanges owns its copy any more). */
+function claimScratch(): Scratch {
+  const s = scratch ?? openScratch();
+  owner = undefined;
+  // Growing the memory (any allocation in the shared core) detaches old views.
+  if (s.heap.byteLength === 0) renew(s);
+  return s;
+}
+
 /**
  * Computes the CRC32C (Castagnoli: reflected polynomial 0x82F63B78, initial
  * and final XOR 0xFFFFFFFF) of `data`, or extends a previous result:
@@ -80,15 +97,8 @@ export function crc32c(data: Uint8Array, crc: number = 0): number {
   if (!(data instanceof Uint8Array)) {
     throw new TypeError(`Cannot compute CRC32C: data must be a Uint8Array, got ${typeName(data)}`);
   }
-  if (!(Number.isInteger(crc) && crc >= 0 && crc <= 0xffffffff)) {
-    throw new RangeError(
-      `Cannot compute CRC32C: crc must be an integer in [0, 2^32), got ${String(crc)}`,
-    );
-  }
-  const s = scratch ?? openScratch();
-  owner = undefined;
-  // Growing the memory (any allocation in the shared core) detaches old views.
-  if (s.heap.byteLength === 0) renew(s);
+  checkCrc(crc);
+  const s = claimScratch();
   const length = data.length;
   let c = crc;
   if (length <= CHUNK_BYTES) {
@@ -158,14 +168,8 @@ export function crc32cGap(
   if (length > CHUNK_BYTES) {
     return crc32c(data.subarray(gapEnd, end), crc32c(data.subarray(start, gapStart), crc));
   }
-  if (!(Number.isInteger(crc) && crc >= 0 && crc <= 0xffffffff)) {
-    throw new RangeError(
-      `Cannot compute CRC32C: crc must be an integer in [0, 2^32), got ${String(crc)}`,
-    );
-  }
-  const s = scratch ?? openScratch();
-  owner = undefined;
-  if (s.heap.byteLength === 0) renew(s);
+  checkCrc(crc);
+  const s = claimScratch();
   const heap = s.heap;
   const ptr = s.ptr;
   // Short pieces (a frame's length field) are copied byte by byte: cheaper

@@ -645,14 +645,9 @@ function recordValueAt(bytes: Uint8Array, start: number, end: number, k: string)
   return valueAt;
 }
 
-/** The record's value: `bytes[header.valueAt, end)`. */
-function decodeRecordValue(
-  bytes: Uint8Array,
-  header: KvHeader,
-  k: string,
-  end: number = bytes.length,
-): Value {
-  return decodeValueAt(bytes, header.valueAt, end, k);
+/** The value of the whole record `bytes`, whose header was read. */
+function decodeRecordValue(bytes: Uint8Array, header: KvHeader, k: string): Value {
+  return decodeValueAt(bytes, header.valueAt, bytes.length, k);
 }
 
 /** The value `bytes[start, end)` of KV key `k`'s record. */

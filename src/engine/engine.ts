@@ -244,18 +244,12 @@ export interface SyncReads {
    */
   viewSync(key: Uint8Array, id?: string): Uint8Array | undefined;
   /**
-   * The entries in a range, as copies, in order.
-   *
-   * @param options Bounds, direction, limit.
-   */
-  scanSync(options?: ScanOptions): [Uint8Array, Uint8Array][];
-  /**
    * Visits the entries in a range, in order, as ranges of byte arrays valid
    * only during the call (decode or copy them there; never keep or write
    * them): the key is `keys[keyStart, keyEnd)`, the value
    * `values[valueStart, valueEnd)` — for the latest state both are the
    * store's memory, so no view is made per entry. Reads like
-   * {@link scanSync}, without its copies.
+   * `Transaction.scanSync`, without its copies.
    *
    * @param options Bounds, direction, limit.
    * @param visit Called per entry; returning false stops the walk.
@@ -397,12 +391,7 @@ export class Transaction implements SyncReads {
     // stored entry with its key.
     const own = [...this.#writes.values()].filter((w) => inRange(w.key, range));
     own.sort((a, b) => reverse ? compareBytes(b.key, a.key) : compareBytes(a.key, b.key));
-    const bounds: RangeOptions = { reverse };
-    if (options.gt !== undefined) bounds.gt = options.gt;
-    else if (options.gte !== undefined) bounds.gte = options.gte;
-    if (options.lt !== undefined) bounds.lt = options.lt;
-    else if (options.lte !== undefined) bounds.lte = options.lte;
-    const stored = this.#snapshot().entries(bounds);
+    const stored = this.#snapshot().entries(storeBounds(options));
     const out: [Uint8Array, Uint8Array][] = [];
     let next = stored.next();
     let oi = 0;
@@ -574,17 +563,6 @@ class LatestReads implements SyncReads {
     return this.#store.getView(key);
   }
 
-  scanSync(options: ScanOptions = {}): [Uint8Array, Uint8Array][] {
-    const limit = options.limit ?? Infinity;
-    const out: [Uint8Array, Uint8Array][] = [];
-    if (limit <= 0) return out;
-    for (const entry of this.#store.entries(storeBounds(options))) {
-      out.push(entry);
-      if (out.length >= limit) break;
-    }
-    return out;
-  }
-
   visitSync(options: ScanOptions, visit: Visit): number {
     const bounds = storeBounds(options);
     if (options.limit !== undefined) bounds.limit = options.limit;
@@ -595,6 +573,7 @@ class LatestReads implements SyncReads {
   }
 }
 
+/** The store range of scan options (their limit left to the caller). */
 function storeBounds(options: ScanOptions): RangeOptions {
   const bounds: RangeOptions = { reverse: options.reverse === true };
   if (options.gt !== undefined) bounds.gt = options.gt;

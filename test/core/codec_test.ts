@@ -9,6 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
+import { concat } from "../_bytes.ts";
 import { decode as libDecode, encode as libEncode } from "@msgpack/msgpack";
 import {
   decodeValue,
@@ -1019,16 +1020,6 @@ function withKeyOrder(order: (keys: string[]) => string[]): (v: unknown) => Uint
 function header(fix: number, code16: number, n: number): Uint8Array {
   return n < 16 ? new Uint8Array([fix | n]) : new Uint8Array([code16, n >> 8, n & 0xff]);
 }
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 test("negative control: the assembled encoder is faithful when its key order is right", () => {
   const sorted = withKeyOrder((keys) =>
     keys.sort((a, b) => compareBytes(utf8.encode(a), utf8.encode(b)))

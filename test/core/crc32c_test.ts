@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
+import { pseudoRandomBytes } from "../_bytes.ts";
 import { crc32c } from "../../src/core/crc32c.ts";
 import { sharedCore } from "../../src/core/_wasm.ts";
 
@@ -13,19 +14,6 @@ function referenceCrc32c(data: Uint8Array, crc = 0): number {
     for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0x82f63b78 & -(c & 1));
   }
   return ~c >>> 0;
-}
-
-/** Deterministic pseudo-random bytes (xorshift32), so big inputs stay cheap to generate. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
+import { pseudoRandomBytes } from "../_bytes.ts";
 import { Sha256, sha256, sha256Concat, sha256Hex } from "../../src/core/sha256.ts";
 import { sharedCore } from "../../src/core/_wasm.ts";
 
@@ -12,19 +13,6 @@ function nodeSha256Hex(data: Uint8Array): string {
 
 function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Deterministic pseudo-random bytes (xorshift32), so big inputs stay cheap to generate. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 /** Splits `data` at the given cut points (taken modulo its length + 1). */

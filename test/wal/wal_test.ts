@@ -8,6 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { concat, pseudoRandomBytes } from "../_bytes.ts";
 import { CorruptionError, StorageError } from "../../src/errors.ts";
 import { SIM_CRASH_MODES, type SimCrashMode, SimFS, type SimFSOptions } from "../../src/fs/sim.ts";
 import { crc32c, crc32cGap, Crc32cRanges } from "../../src/core/crc32c.ts";
@@ -391,33 +392,10 @@ test("an all-zero or garbage tail never decodes as a record", async () => {
 
 // --- Replay fast paths, each checked against a plain reference ------------
 
-/** Deterministic pseudo-random bytes (xorshift32): cheap even for megabytes. */
-function noise(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 /** `length` bytes counting up from `seed`. */
 function patterned(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);
   for (let i = 0; i < length; i++) out[i] = (seed + i) & 0xff;
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
   return out;
 }
 
@@ -441,7 +419,7 @@ test("crc32cGap and Crc32cRanges equal crc32c of the bytes around the gap", () =
         maxLength: 40,
       }),
       (length, seed, calls) => {
-        const data = noise(length, seed);
+        const data = pseudoRandomBytes(length, seed);
         let near = 0;
         const cuts = calls.map(([c]) => {
           if ("points" in c) {
@@ -478,7 +456,7 @@ test("crc32cGap and Crc32cRanges equal crc32c of the bytes around the gap", () =
     ),
     { numRuns: 200 },
   );
-  const data = noise(100, 1);
+  const data = pseudoRandomBytes(100, 1);
   for (const args of [[5, 4, 6, 7], [0, 1, 2, 101], [-1, 0, 0, 0], [0.5, 1, 2, 3]]) {
     const [a, b, c, d] = args as [number, number, number, number];
     assert.throws(() => crc32cGap(data, a, b, c, d), RangeError);
@@ -561,7 +539,9 @@ test("decodeFrame and FrameDecoder decode exactly as the reference decoder", () 
       fc.nat(),
       (salt, frames, damage, cut) => {
         const buf = concat(
-          ...frames.map((f) => rawFrame(salt, f.version, f.synced, noise(f.length, f.seed))),
+          ...frames.map((f) =>
+            rawFrame(salt, f.version, f.synced, pseudoRandomBytes(f.length, f.seed))
+          ),
         );
         for (const [where, value] of damage) buf[where % buf.length] = value;
         const bytes = buf.subarray(0, buf.length - (cut % 9)); // sometimes cut short
@@ -727,7 +707,9 @@ test("recovery read in windows equals a whole-file scan, across window ends too"
           // `synced` trails the version by a little and never falls back.
           synced = Math.max(synced, version - 1 - (syncLags[i] ?? 0));
           // Big payloads get a cheap pattern: their bytes matter less than their size.
-          const payload = size <= 65536 ? noise(size, seed + i) : patterned(size, seed + i);
+          const payload = size <= 65536
+            ? pseudoRandomBytes(size, seed + i)
+            : patterned(size, seed + i);
           at = encodeFrame(file, at, salt, version, synced, payload);
         });
         if (damage.kind === "flip") {
