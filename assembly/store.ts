@@ -441,9 +441,14 @@ export function cursor_batch(): usize {
 
 /** Looks up the key in the scratch buffer; returns its blob or 0. */
 export function get(tree: usize, keyLen: u32): usize {
+  return getAt(tree, scratch, keyLen);
+}
+
+/** Looks up the key at `ptr`; returns its blob or 0. */
+function getAt(tree: usize, ptr: usize, keyLen: u32): usize {
   let node = treeRoot(tree);
   if (node == 0) return 0;
-  setKey(scratch, keyLen);
+  setKey(ptr, keyLen);
   while (kind(node) == KIND_INNER) node = childAt(node, upperBound(node));
   const i = lowerBound(node);
   if (i < count(node) && cmpSlot(slotAt(node, i)) == 0) return slotBlob(slotAt(node, i));
@@ -473,6 +478,209 @@ export function blob_new(keyLen: u32, valueLen: u32): isize {
 /** Frees a blob from blob_new that was not put. */
 export function blob_discard(blob: usize): void {
   releaseBlob(blob);
+}
+
+/** Writes of the last apply_payload call that were applied (read after a trap). */
+let appliedWrites: u32 = 0;
+
+/**
+ * Applies a commit payload at `ptr` (docs/FORMAT.md "Commit payload": u32
+ * count, then per write u8 kind (1 put, 2 delete), u32 key length, key, and
+ * for a put u32 value length, value; little-endian), which the host has
+ * checked, to the tree in order: one call per commit instead of one per
+ * write. Each write stocks the node pools and allocates its blob before it
+ * changes the tree, so a trap (out of memory) leaves the tree with the
+ * writes before it applied and the failed one not; apply_progress tells how
+ * many. Returns the number of writes.
+ */
+export function apply_payload(tree: usize, ptr: usize): u32 {
+  const n = load<u32>(ptr);
+  let at = ptr + 4;
+  appliedWrites = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const kind = load<u8>(at);
+    const keyLen = load<u32>(at, 1);
+    const keyAt = at + 5;
+    at = keyAt + <usize>keyLen;
+    if (kind == 2) {
+      delAt(tree, keyAt, keyLen);
+    } else {
+      const valueLen = load<u32>(at);
+      const valueAt = at + 4;
+      at = valueAt + <usize>valueLen;
+      pool_fill(tree);
+      const blob = mem_alloc(BLOB_HEADER + <usize>keyLen + <usize>valueLen);
+      store<u32>(blob, 1);
+      store<u32>(blob, keyLen, 4);
+      store<u32>(blob, valueLen, 8);
+      memory.copy(blob + BLOB_HEADER, keyAt, keyLen);
+      memory.copy(blob + BLOB_HEADER + <usize>keyLen, valueAt, valueLen);
+      put_blob(tree, blob);
+    }
+    appliedWrites = i + 1;
+  }
+  return n;
+}
+
+/** Writes the last apply_payload call applied (all of them unless it trapped). */
+export function apply_progress(): u32 {
+  return appliedWrites;
+}
+
+// ---- staged commits
+//
+// The engine logs a commit before it applies it, so applying must not run out
+// of memory. commit_stage, called before the commit is logged, allocates all
+// of it up front: a copy of the payload, every put's blob (the payload's value
+// length field then holds the blob's address, its kind byte becomes 3), and
+// pool stock for the worst case of its writes, counted as promised until
+// commit_apply or commit_discard. Out of memory there refuses the commit
+// before anything happened (stage_abort frees the partial staging).
+
+/** Pool stock promised to staged commits not yet applied. */
+let promisedLeaves: i32 = 0;
+let promisedInner: i32 = 0;
+/** The block commit_stage is filling (for stage_abort after a trap). */
+let staging: usize = 0;
+/** Pool stock kept between commits, in writes' worth (more is freed after a commit). */
+const POOL_KEEP_WRITES: i32 = 64;
+/** Staged block header: [leaves i32][inner i32], then the payload. */
+const STAGED_HEADER: usize = 8;
+
+/**
+ * Stages the commit payload at `ptr` (`len` bytes, already checked by the
+ * host; docs/FORMAT.md "Commit payload") for a later commit_apply. Returns
+ * the staged block. Traps when out of memory: call stage_abort then.
+ */
+export function commit_stage(tree: usize, ptr: usize, len: u32): usize {
+  staging = 0;
+  const block = mem_alloc(STAGED_HEADER + <usize>len);
+  store<i32>(block, 0);
+  store<i32>(block, 0, 4);
+  memory.copy(block + STAGED_HEADER, ptr, len);
+  staging = block;
+  const n = load<u32>(block, STAGED_HEADER);
+  let at = block + STAGED_HEADER + 4;
+  for (let i: u32 = 0; i < n; i++) {
+    const kind = load<u8>(at);
+    const keyLen = load<u32>(at, 1);
+    const keyAt = at + 5;
+    const next = keyAt + <usize>keyLen;
+    if (kind == 1) {
+      const valueLen = load<u32>(next);
+      const blob = mem_alloc(BLOB_HEADER + <usize>keyLen + <usize>valueLen);
+      store<u32>(blob, 1);
+      store<u32>(blob, keyLen, 4);
+      store<u32>(blob, valueLen, 8);
+      memory.copy(blob + BLOB_HEADER, keyAt, keyLen);
+      memory.copy(blob + BLOB_HEADER + <usize>keyLen, next + 4, valueLen);
+      store<u32>(next, <u32>blob);
+      store<u8>(at, 3);
+      at = next + 4 + <usize>valueLen;
+    } else {
+      at = next;
+    }
+  }
+  // Nodes: per write the worst case of pool_fill at one level more than the
+  // tree has now; for big commits at most what copying every node of the tree
+  // once and splitting each once, plus a split per 16 writes, can take.
+  const h = store_height(tree) + 1;
+  const k = <i32>n;
+  const count = <i32>treeCount(tree);
+  let leaves = 2 * k;
+  let inner = k * (2 * h + 1);
+  const treeLeaves = 2 * (count / LEAF_MIN + 1) + k / 16 + 2;
+  const treeInner = 2 * (count / (LEAF_MIN * INNER_MIN) + h + 1) + (k / 16 + 2) * (h + 1);
+  if (treeLeaves < leaves) leaves = treeLeaves;
+  if (treeInner < inner) inner = treeInner;
+  stockPools(promisedLeaves + leaves, promisedInner + inner);
+  promisedLeaves += leaves;
+  promisedInner += inner;
+  store<i32>(block, leaves);
+  store<i32>(block, inner, 4);
+  staging = 0;
+  return block;
+}
+
+/** Frees what a commit_stage that trapped had allocated (the pools keep their stock). */
+export function stage_abort(): void {
+  if (staging == 0) return;
+  releaseStaged(staging);
+  staging = 0;
+}
+
+/** Frees a staged block and the blobs it still owns. */
+function releaseStaged(block: usize): void {
+  const n = load<u32>(block, STAGED_HEADER);
+  let at = block + STAGED_HEADER + 4;
+  for (let i: u32 = 0; i < n; i++) {
+    const kind = load<u8>(at);
+    const next = at + 5 + <usize>load<u32>(at, 1);
+    if (kind == 3) {
+      releaseBlob(<usize>load<u32>(next));
+      at = next + 4 + <usize>load<u32>(<usize>load<u32>(next), 8);
+    } else if (kind == 1) {
+      at = next + 4 + <usize>load<u32>(next);
+    } else {
+      at = next;
+    }
+  }
+  mem_free(block);
+}
+
+/**
+ * Applies a staged commit to the tree in order and frees the block. Takes no
+ * memory beyond what commit_stage set aside, so it does not trap for want
+ * of memory; appliedWrites counts its progress all the same.
+ */
+export function commit_apply(tree: usize, block: usize): u32 {
+  const n = load<u32>(block, STAGED_HEADER);
+  let at = block + STAGED_HEADER + 4;
+  appliedWrites = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const kind = load<u8>(at);
+    const keyLen = load<u32>(at, 1);
+    const keyAt = at + 5;
+    at = keyAt + <usize>keyLen;
+    if (kind == 3) {
+      const blob = <usize>load<u32>(at);
+      at += 4 + <usize>blobValueLen(blob);
+      pool_fill(tree);
+      put_blob(tree, blob);
+    } else {
+      delAt(tree, keyAt, keyLen);
+    }
+    appliedWrites = i + 1;
+  }
+  unpromise(block);
+  mem_free(block);
+  return n;
+}
+
+/** Drops a staged commit that will never be applied. */
+export function commit_discard(block: usize): void {
+  unpromise(block);
+  releaseStaged(block);
+}
+
+/** Gives back a staged block's promised pool stock and trims the pools. */
+function unpromise(block: usize): void {
+  promisedLeaves -= load<i32>(block);
+  promisedInner -= load<i32>(block, 4);
+  const keepLeaves = promisedLeaves + 2 * POOL_KEEP_WRITES;
+  const keepInner = promisedInner + POOL_KEEP_WRITES * 9;
+  while (leafPoolSize > keepLeaves) {
+    const node = leafPool;
+    leafPool = <usize>load<u32>(node);
+    leafPoolSize--;
+    mem_free(node);
+  }
+  while (innerPoolSize > keepInner) {
+    const node = innerPool;
+    innerPool = <usize>load<u32>(node);
+    innerPoolSize--;
+    mem_free(node);
+  }
 }
 
 // Path from the root to the current leaf: nodes and the child index taken.
@@ -608,9 +816,14 @@ function splitUp(tree: usize, d: i32): void {
  * path a delete allocates nothing, so a full store can always shrink.
  */
 export function del(tree: usize, keyLen: u32): i32 {
-  if (get(tree, keyLen) == 0) return 0;
+  return delAt(tree, scratch, keyLen);
+}
+
+/** Deletes the key at `ptr` (as {@link del}). */
+function delAt(tree: usize, ptr: usize, keyLen: u32): i32 {
+  if (getAt(tree, ptr, keyLen) == 0) return 0;
   stockForDelete(tree);
-  setKey(scratch, keyLen);
+  setKey(ptr, keyLen);
   const depth = descendForWrite(tree);
   const leaf = pathNodeAt(depth);
   const n = count(leaf);
@@ -623,7 +836,8 @@ export function del(tree: usize, keyLen: u32): i32 {
   setCount(leaf, n - 1);
   releaseBlob(blob);
   rebalance(tree, depth);
-  if (treeRoot(tree) == 0) pool_drain(); // an empty tree holds no memory
+  // An empty tree holds no memory, unless staged commits are promised stock.
+  if (treeRoot(tree) == 0 && promisedLeaves == 0 && promisedInner == 0) pool_drain();
   return 1;
 }
 

@@ -160,6 +160,14 @@ export interface StoreExports {
   cursor_close(cursor: number): void;
   used_bytes(): number;
   memory_bytes(): number;
+  alloc(size: number): number;
+  free(ptr: number): void;
+  apply_payload(tree: number, ptr: number): number;
+  apply_progress(): number;
+  commit_stage(tree: number, ptr: number, len: number): number;
+  stage_abort(): void;
+  commit_apply(tree: number, block: number): number;
+  commit_discard(block: number): void;
 }
 
 /**
@@ -205,6 +213,23 @@ export class Heap {
       );
     }
     return result;
+  }
+
+  /**
+   * A buffer of at least `len` bytes in the memory to copy a payload into:
+   * the key buffers when it fits there (most commits), else a new block that
+   * {@link unstage} frees.
+   *
+   * @throws {OutOfMemoryError} If the memory cannot hold it.
+   */
+  stage(len: number, what: string): number {
+    if (len <= 2 * MAX_KEY_BYTES) return this.scratch;
+    return this.call(what, () => this.x.alloc(len) >>> 0);
+  }
+
+  /** Frees a buffer from {@link stage}. */
+  unstage(at: number): void {
+    if (at !== this.scratch) this.x.free(at);
   }
 
   /** Views over the memory, renewed after it grew (growth detaches the old buffer). */
@@ -936,6 +961,96 @@ export class OrderedStore extends ReadableStore {
     const len = this.heap.writeKey(key, 0, "delete");
     const x = this.heap.x;
     return this.heap.call("delete", () => x.del(tree, len)) === 1;
+  }
+
+  /**
+   * @internal Stages a commit about to be logged, so that applying it later
+   * cannot run out of memory: a copy of its payload, every put's blob, and
+   * the tree nodes its writes may need at worst (`commit_stage` in
+   * assembly/store.ts) are allocated now.
+   *
+   * @param payload The commit's payload (src/engine/payload.ts, well formed).
+   * @returns The staged commit, for {@link applyStaged} or {@link discardStaged}.
+   * @throws {OutOfMemoryError} If the memory cannot hold it (nothing is kept).
+   * @throws {ClosedError} If closed.
+   */
+  stageCommit(payload: Uint8Array): number {
+    const tree = this.live("commit");
+    const heap = this.heap;
+    const at = heap.stage(payload.length, "commit");
+    try {
+      heap.u8().set(payload, at);
+      const x = heap.x;
+      return heap.call(
+        `commit: the store's memory cannot hold this commit`,
+        () => x.commit_stage(tree, at, payload.length) >>> 0,
+        () => x.stage_abort(),
+      );
+    } finally {
+      heap.unstage(at);
+    }
+  }
+
+  /**
+   * @internal Applies a commit {@link stageCommit} staged, in order, in one
+   * call into the core.
+   *
+   * @param staged What {@link stageCommit} returned (used up).
+   * @throws {OutOfMemoryError} Not expected (the memory was set aside); if it
+   *   happens, the writes before the failed one are applied (the message
+   *   says how many).
+   * @throws {ClosedError} If closed.
+   */
+  applyStaged(staged: number): void {
+    const tree = this.live("apply a commit");
+    const heap = this.heap;
+    const x = heap.x;
+    if (unlessOutOfMemory(heap.core, () => x.commit_apply(tree, staged)) === undefined) {
+      throw new OutOfMemoryError(
+        `Cannot apply a commit: the store's memory is full (max ${heap.core.maxMemoryBytes} bytes) ` +
+          `after ${x.apply_progress()} of its writes`,
+      );
+    }
+  }
+
+  /**
+   * @internal Frees a commit {@link stageCommit} staged that will not be applied.
+   *
+   * @param staged What {@link stageCommit} returned (used up).
+   */
+  discardStaged(staged: number): void {
+    if (!this.heap.closed) this.heap.x.commit_discard(staged);
+  }
+
+  /**
+   * @internal Applies a commit payload (src/engine/payload.ts, already
+   * checked) in one call into the core: recovery's replay.
+   *
+   * @param payload The payload (empty: nothing to do).
+   * @throws {OutOfMemoryError} If the memory ran out: the writes before the
+   *   one that did not fit are applied (the message says how many).
+   * @throws {ClosedError} If closed.
+   */
+  applyPayload(payload: Uint8Array): void {
+    if (payload.length === 0) return;
+    const tree = this.live("apply a commit");
+    const heap = this.heap;
+    const at = heap.stage(payload.length, "apply a commit");
+    try {
+      heap.u8().set(payload, at);
+      const x = heap.x;
+      const done = unlessOutOfMemory(heap.core, () => x.apply_payload(tree, at));
+      if (done === undefined) {
+        const count =
+          (payload[0]! | (payload[1]! << 8) | (payload[2]! << 16) | (payload[3]! << 24)) >>> 0;
+        throw new OutOfMemoryError(
+          `Cannot apply a commit: the store's memory is full (max ${heap.core.maxMemoryBytes} bytes) ` +
+            `after ${x.apply_progress()} of its ${count} writes`,
+        );
+      }
+    } finally {
+      heap.unstage(at);
+    }
   }
 
   /**

@@ -52,7 +52,12 @@ export interface DatabaseOptions {
   sweepIntervalMs?: number;
   /** Write a checkpoint once the WAL grew by this many bytes. Default 256 MiB; 0 turns it off. */
   checkpointAfterBytes?: number;
-  /** Memory cap of the store, bytes (at most 4 GiB). */
+  /**
+   * Memory cap of the store, bytes (at most 4 GiB, the default). A commit
+   * the memory cannot hold — its values plus the worst case of tree nodes
+   * its writes may need — is refused with `OutOfMemoryError` before it is
+   * logged: nothing of it is written, and the database goes on.
+   */
   maxMemoryBytes?: number;
   /** Recover up to damage instead of failing with CorruptionError. Default false. */
   salvage?: boolean;

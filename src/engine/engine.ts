@@ -27,7 +27,9 @@
  */
 import {
   ClosedError,
+  type InMemError,
   InvalidStateError,
+  OutOfMemoryError,
   StorageError,
   TransactionConflictError,
 } from "../errors.ts";
@@ -122,6 +124,13 @@ interface Commit {
   version: number;
   writes: Write[];
   ids: KeyId[];
+}
+
+/** A logged commit waiting for its turn to be applied. */
+interface Ready {
+  writes: Write[];
+  /** The commit staged in the store (OrderedStore.stageCommit). */
+  staged: number;
 }
 
 /** Bounds of a range read. */
@@ -679,9 +688,11 @@ export class Engine {
   /** A version no forgotten write of a watched key is newer than (see WATCHED_WRITES_KEPT). */
   #lastWriteFloor = 0;
   /** Durable commits waiting for their turn to be applied, by version. */
-  readonly #ready = new Map<number, Write[]>();
+  readonly #ready = new Map<number, Ready>();
   #lastDurable: Promise<void> = Promise.resolve();
-  #failed: StorageError | undefined;
+  #failed: InMemError | undefined;
+  /** Set when a commit could not be applied to the store: nothing is read or written after. */
+  #broken: InMemError | undefined;
   #closed = false;
   #stats = { commits: 0, conflicts: 0, retries: 0 };
 
@@ -741,6 +752,7 @@ export class Engine {
    */
   get latest(): SyncReads {
     if (this.#closed) throw new ClosedError("Cannot read: the engine is closed");
+    if (this.#broken !== undefined) throw this.#broken;
     return this.#latest;
   }
 
@@ -822,7 +834,12 @@ export class Engine {
     if (this.#closed) {
       return Promise.reject(this.closedError());
     }
-    const tx = this.#begin();
+    let tx: Transaction;
+    try {
+      tx = this.#begin(); // throws when the engine broke, or the snapshot does not fit
+    } catch (err) {
+      return Promise.reject(err);
+    }
     let r: Promise<T> | T;
     try {
       r = fn(tx);
@@ -902,6 +919,7 @@ export class Engine {
   }
 
   #begin(): Transaction {
+    if (this.#broken !== undefined) throw this.#broken;
     return new Transaction(this, this.#openSnapshot);
   }
 
@@ -951,25 +969,39 @@ export class Engine {
       // they wrote nothing: they observed the state at that version.
       if (ops !== undefined) this.#runCommitOps(tx, ops);
       const writes = Array.from(tx.writes.values());
+      const payload = encodeWrites(writes);
+      // The store sets the memory for the commit aside before it is logged:
+      // once logged it must be applied. Refused here, nothing has happened.
+      const staged = this.store.stageCommit(payload);
       // Its reads are over: release the snapshot before the writes reach the
       // store, which then updates its nodes in place instead of copying the
       // paths the snapshot shares.
       ended = true;
       this.#end(tx);
       this.#stats.commits++;
-      if (this.#log === undefined) return this.#applyNow(tx, ++this.#assigned, writes);
-      const { version, durable, done } = this.#log.append(encodeWrites(writes));
+      if (this.#log === undefined) {
+        return this.#applyNow(tx, ++this.#assigned, { writes, staged });
+      }
+      let appended;
+      try {
+        appended = this.#log.append(payload);
+      } catch (err) {
+        this.store.discardStaged(staged);
+        throw err;
+      }
+      const { version, durable, done } = appended;
       this.#assigned = version;
       if (done === true && version === this.#applied + 1) {
-        return this.#applyNow(tx, version, writes);
+        return this.#applyNow(tx, version, { writes, staged });
       }
       const ids = [...tx.writes.keys()];
       this.#recent.push({ version, writes, ids });
       for (let i = 0; i < writes.length; i++) {
         this.#inflight.set(ids[i]!, { version, value: writes[i]!.value });
       }
+      const ready: Ready = { writes, staged };
       const visible = durable.then(
-        () => this.#apply(version, writes, ids),
+        () => this.#apply(version, ready, ids),
         (err) => {
           this.#failed ??= err instanceof StorageError
             ? err
@@ -988,18 +1020,42 @@ export class Engine {
    * A commit that is already durable (no log, or the log's write is done)
    * with every earlier one applied: apply it now, within the commit step.
    */
-  #applyNow(tx: Transaction, version: number, writes: Write[]): undefined {
+  #applyNow(tx: Transaction, version: number, commit: Ready): undefined {
     // Transactions running on older snapshots validate against it later
     // (this one has ended: it is no longer counted).
-    if (this.#runningCount > 0) this.#recent.push({ version, writes, ids: [...tx.writes.keys()] });
-    for (const w of writes) {
-      if (w.value === null) this.store.delete(w.key);
-      else this.store.put(w.key, w.value);
+    if (this.#runningCount > 0) {
+      this.#recent.push({ version, writes: commit.writes, ids: [...tx.writes.keys()] });
     }
-    if (this.#watched !== undefined) this.#noteWrites(version, writes);
+    this.#applyToStore(version, commit);
+    return undefined;
+  }
+
+  /**
+   * Applies commit `version` (the next) to the store in one call into the
+   * core. Its memory was set aside before it was logged, so it fits; should
+   * it not anyway (a worst-case bound of the core proven wrong), the store
+   * holds part of it, and the engine breaks: every later commit and read
+   * fails with the error, and the log (if any) still holds the commit for
+   * the next open.
+   */
+  #applyToStore(version: number, commit: Ready): void {
+    try {
+      this.store.applyStaged(commit.staged);
+    } catch (err) {
+      const where = this.#log === undefined
+        ? "it is lost (the database has no log)"
+        : "it is in the log, and opening the database again (with a larger maxMemoryBytes) applies it";
+      this.#broken = new OutOfMemoryError(
+        `Cannot apply commit ${version} to the store: ${(err as Error).message}; ${where}. ` +
+          `This database reads and writes nothing more`,
+        { cause: err },
+      );
+      this.#failed = this.#broken;
+      throw this.#broken;
+    }
+    if (this.#watched !== undefined) this.#noteWrites(version, commit.writes);
     this.#applied = version;
     this.#onApplied?.(version);
-    return undefined;
   }
 
   #validate(tx: Transaction): void {
@@ -1035,19 +1091,14 @@ export class Engine {
   }
 
   /** Applies durable commits to the store strictly in version order. */
-  #apply(version: number, writes: Write[], ids: KeyId[]): void {
-    this.#ready.set(version, writes);
+  #apply(version: number, commit: Ready, ids: KeyId[]): void {
+    if (this.#broken !== undefined) throw this.#broken;
+    this.#ready.set(version, commit);
     while (this.#ready.has(this.#applied + 1)) {
       const v = this.#applied + 1;
-      const ws = this.#ready.get(v)!;
+      const next = this.#ready.get(v)!;
       this.#ready.delete(v);
-      for (const w of ws) {
-        if (w.value === null) this.store.delete(w.key);
-        else this.store.put(w.key, w.value);
-      }
-      if (this.#watched !== undefined) this.#noteWrites(v, ws);
-      this.#applied = v;
-      this.#onApplied?.(v);
+      this.#applyToStore(v, next);
     }
     for (let i = 0; i < ids.length; i++) {
       const p = this.#inflight.get(ids[i]!);

@@ -122,8 +122,8 @@ export function decodeWrites(payload: Uint8Array): Write[] {
 /**
  * Applies a commit payload ({@link encodeWrites}) to a store: recovery's
  * replay step. The payload is checked whole first, so a malformed one
- * changes nothing; then its writes go to the store in order, straight from
- * the payload's bytes (no {@link Write} objects are built).
+ * changes nothing; then its writes go to the store in order, in one call
+ * into the core (no {@link Write} objects are built).
  *
  * @param store The store.
  * @param payload The WAL payload (an empty one, the WAL's seal, does nothing).
@@ -132,19 +132,5 @@ export function decodeWrites(payload: Uint8Array): Write[] {
 export function applyPayload(store: OrderedStore, payload: Uint8Array): void {
   if (payload.length === 0) return; // the WAL's no-op seal
   checkPayload(payload);
-  const count = u32(payload, 0);
-  let at = 4;
-  for (let i = 0; i < count; i++) {
-    const kind = payload[at]!;
-    const keyStart = at + 5;
-    at = keyStart + u32(payload, at + 1);
-    const key = payload.subarray(keyStart, at);
-    if (kind === 2) {
-      store.delete(key);
-    } else {
-      const valueStart = at + 4;
-      at = valueStart + u32(payload, at);
-      store.put(key, payload.subarray(valueStart, at));
-    }
-  }
+  store.applyPayload(payload);
 }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { OrderedStore, type RangeOptions } from "../../src/core/store.ts";
 import { OutOfMemoryError } from "../../src/errors.ts";
+import { decodeWrites, encodeWrites } from "../../src/engine/payload.ts";
 
 type Key = Uint8Array;
 type Bound = { key: Key; exclusive: boolean } | undefined;
@@ -24,6 +25,7 @@ type Op =
   | { t: "release"; i: number }
   | { t: "bulk"; seed: number; n: number; sequential: boolean }
   | { t: "bulkDel"; mod: number; rem: number }
+  | { t: "batch"; writes: { k: Key; v: Uint8Array | null }[] }
   | { t: "check" };
 
 // Hex by table: Deno's Buffer polyfill is too slow for millions of calls.
@@ -172,6 +174,17 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
     weight: 1,
   },
+  {
+    // A commit's payload applied in one call (OrderedStore.applyPayload).
+    arbitrary: fc.record({
+      t: fc.constant("batch" as const),
+      writes: fc.array(
+        fc.record({ k: keyArb, v: fc.option(fc.uint8Array({ maxLength: 24 }), { nil: null }) }),
+        { maxLength: 40 },
+      ),
+    }),
+    weight: 6,
+  },
   { arbitrary: fc.record({ t: fc.constant("check" as const) }), weight: 1 },
 );
 
@@ -217,7 +230,14 @@ function toOptions(lo: Bound, hi: Bound, rev: boolean, limit: number | undefined
 }
 
 /** What the random runs reached, so the test can assert its own coverage. */
-const reached = { maxHeight: 0, maxKeys: 0, ops: 0, outOfMemory: 0 };
+const reached = {
+  maxHeight: 0,
+  maxKeys: 0,
+  ops: 0,
+  outOfMemory: 0,
+  batches: 0,
+  batchesCutShort: 0,
+};
 
 /**
  * Runs a store write; with `tolerateOom`, an OutOfMemoryError skips the
@@ -330,6 +350,27 @@ function runOps(ops: Op[], make: () => OrderedStore, tolerateOom = false): void 
             }
           }
           break;
+        case "batch": {
+          const writes = op.writes.map((w) => ({ key: w.k, value: w.v }));
+          let applied = writes.length;
+          try {
+            store.applyPayload(encodeWrites(writes));
+          } catch (err) {
+            if (!tolerateOom || !(err instanceof OutOfMemoryError)) throw err;
+            reached.outOfMemory++;
+            // The writes before the one that did not fit are in; the message says how many.
+            const m = /after (\d+) of its (\d+) writes/.exec(err.message);
+            assert.ok(m !== null && Number(m[2]) === writes.length, err.message);
+            applied = Number(m[1]);
+            if (applied > 0) reached.batchesCutShort++;
+          }
+          for (const w of writes.slice(0, applied)) {
+            if (w.value === null) model.del(hex(w.key));
+            else model.put(hex(w.key), w.value);
+          }
+          reached.batches++;
+          break;
+        }
         case "check":
           store.checkInvariants();
           break;
@@ -383,6 +424,8 @@ test("out of memory at any write leaves the store equal to the model", () => {
     reached.outOfMemory - before >= 25,
     `only ${reached.outOfMemory - before} writes ran out of memory`,
   );
+  // Some commit payloads must have run out after applying part of their writes.
+  assert.ok(reached.batchesCutShort > 0, "no payload ran out of memory part way");
 });
 
 // ---- negative controls: each broken store must be caught
@@ -403,6 +446,13 @@ class ReverseDropsLast extends OrderedStore {
   }
 }
 
+class ApplyDropsLastWrite extends OrderedStore {
+  override applyPayload(payload: Uint8Array): void {
+    const writes = decodeWrites(payload);
+    super.applyPayload(encodeWrites(writes.slice(0, -1)));
+  }
+}
+
 class SnapshotIsLive extends OrderedStore {
   override snapshot(): ReturnType<OrderedStore["snapshot"]> {
     const live = this as OrderedStore;
@@ -418,6 +468,7 @@ for (
     ["loses every 97th insert", () => new LosesEvery97thInsert()],
     ["drops the last entry of reverse ranges", () => new ReverseDropsLast()],
     ["has snapshots that see later writes", () => new SnapshotIsLive()],
+    ["applies a commit payload without its last write", () => new ApplyDropsLastWrite()],
   ] as const
 ) {
   test(`negative control: the model test catches a store that ${name}`, () => {

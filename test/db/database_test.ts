@@ -32,6 +32,7 @@ import {
   DatabaseClosedError,
   LockedError,
   NotFoundError,
+  OutOfMemoryError,
   RunClosedError,
   StorageError,
   TransactionConflictError,
@@ -1526,4 +1527,34 @@ test("stats() reports the WAL and checkpoint sizes on disk", async () => {
   const after = await db.stats();
   assert.ok(after.checkpointBytes > 20 * 100, `checkpointBytes ${after.checkpointBytes}`);
   assert.equal(after.keys, written.keys);
+});
+
+test("at the memory cap a refused put is not logged, and the database goes on", async () => {
+  const fs = new SimFS({ seed: 11 });
+  const db = await Database.open("db", { fs, maxMemoryBytes: 1024 * 1024 });
+  const run = await db.runs.create();
+  const value = "v".repeat(2000);
+  let accepted = 0;
+  let refused: unknown;
+  for (; accepted < 10_000; accepted++) {
+    try {
+      await run.kv.put(`k${accepted}`, value);
+    } catch (err) {
+      refused = err;
+      break;
+    }
+  }
+  assert.ok(refused instanceof OutOfMemoryError, `no OutOfMemoryError after ${accepted} puts`);
+  assert.equal(await run.kv.get(`k${accepted}`), undefined);
+  // Deleting makes room: writes go on and are visible.
+  for (let i = 0; i < 50; i++) await run.kv.delete(`k${i}`);
+  await run.kv.put("after", value);
+  assert.equal(await run.kv.get("after"), value);
+  await db.close();
+  await using again = await Database.open("db", { fs });
+  const r = again.run(run.id);
+  assert.equal(await r.kv.get(`k${accepted}`), undefined, "the refused put came back");
+  assert.equal(await r.kv.get(`k${accepted - 1}`), value);
+  assert.equal(await r.kv.get("k0"), undefined);
+  assert.equal(await r.kv.get("after"), value);
 });
