@@ -9,6 +9,14 @@
  * - `batched`: `durable` resolves after the OS accepted the write; a timer
  *   fsyncs every `syncIntervalMs` (default 100 ms), and `sync()`/`close()` do.
  *
+ * In `strict` mode the segment is **preallocated**: zeros are written ahead
+ * of the records, in chunks that double from {@link MIN_PREALLOCATE_BYTES} to
+ * `preallocateBytes`, so a commit overwrites bytes the file already has and
+ * its fdatasync need not also make a new file size durable (about 30%
+ * cheaper on ext4, measured). Zeros never decode as a frame, so recovery
+ * cuts them like a torn tail; a segment is trimmed to its records before the
+ * next one is created and on close (docs/FORMAT.md, "Preallocation").
+ *
  * Every I/O step runs on one serial chain, so writes, fsyncs and rotations
  * never overlap. The first I/O failure poisons the writer: that batch and
  * everything after it reject with {@link StorageError}, and the database must
@@ -37,6 +45,17 @@ export const DEFAULT_SYNC_INTERVAL_MS = 100;
 /** Default size at which a segment is closed and the next one started. */
 export const DEFAULT_MAX_SEGMENT_BYTES: number = 64 * 1024 * 1024;
 /**
+ * Default largest chunk of zeros a `strict` writer preallocates ahead of its
+ * records. 0 turns preallocation off.
+ */
+export const DEFAULT_PREALLOCATE_BYTES: number = 1024 * 1024;
+/**
+ * The first chunk a segment gets; each later one is as large as the segment
+ * so far (doubling), up to `preallocateBytes`, so a small database does not
+ * carry a megabyte of zeros.
+ */
+export const MIN_PREALLOCATE_BYTES: number = 64 * 1024;
+/**
  * Batches up to this size are framed in one buffer the writer keeps and
  * reuses (a fresh ArrayBuffer per commit costs about a microsecond on V8);
  * bigger ones get a buffer of their own.
@@ -51,6 +70,12 @@ export interface WalWriterOptions {
   syncIntervalMs?: number;
   /** Rotate after a segment reaches this size. Default {@link DEFAULT_MAX_SEGMENT_BYTES}. */
   maxSegmentBytes?: number;
+  /**
+   * `strict` mode: the largest chunk of zeros written ahead of the records
+   * (0: none). Default {@link DEFAULT_PREALLOCATE_BYTES}. Ignored in `batched`
+   * mode, whose fsyncs are off the commit path.
+   */
+  preallocateBytes?: number;
   /** Clock for segment headers, ms since the epoch. Default `Date.now`. */
   now?: () => number;
   /** Source of segment salts. Default: `crypto.getRandomValues`. */
@@ -115,9 +140,15 @@ export class WalWriter {
   readonly #maxSegmentBytes: number;
   readonly #now: () => number;
   readonly #randomSalt: () => bigint;
+  #preallocateBytes: number;
   #file: FileHandle;
   #salt: bigint;
   #offset: number;
+  /**
+   * The segment's size as this writer made it: past `#offset` it holds only
+   * zeros this writer wrote (preallocation).
+   */
+  #allocated: number;
   #lastVersion: number;
   #writtenVersion: number;
   #syncedVersion: number;
@@ -147,6 +178,9 @@ export class WalWriter {
     this.#file = file;
     this.#salt = salt;
     this.#offset = offset;
+    // Recovery cut everything past the last record; treat nothing as
+    // preallocated until this writer has written the zeros itself.
+    this.#allocated = offset;
     this.#lastVersion = lastVersion;
     this.#writtenVersion = lastVersion;
     this.#syncedVersion = lastVersion;
@@ -154,6 +188,9 @@ export class WalWriter {
     this.#maxSegmentBytes = options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
     this.#now = options.now ?? Date.now;
     this.#randomSalt = options.randomSalt ?? defaultSalt;
+    this.#preallocateBytes = this.#durability === "strict"
+      ? options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES
+      : 0;
     if (this.#durability === "batched") {
       const interval = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
       this.#timer = setInterval(() => {
@@ -188,6 +225,12 @@ export class WalWriter {
     const max = options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
     if (!(max >= 4096)) {
       throw new RangeError(`Cannot open the WAL: maxSegmentBytes must be >= 4096, got ${max}`);
+    }
+    const preallocate = options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
+    if (!(Number.isSafeInteger(preallocate) && preallocate >= 0)) {
+      throw new RangeError(
+        `Cannot open the WAL: preallocateBytes must be an integer >= 0, got ${preallocate}`,
+      );
     }
     const walDir = `${dir}/${WAL_DIR}`;
     try {
@@ -351,6 +394,12 @@ export class WalWriter {
       if (this.#offset >= this.#maxSegmentBytes) await this.#rotate();
       let size = 0;
       for (const p of batch) size += frameBytes(p.payload.length);
+      // Past the end of the zeros: write the next chunk first (a failure
+      // leaves the batch unwritten), so this batch's fsync covers the new
+      // size and the commits after it overwrite in place.
+      if (this.#offset + size > this.#allocated && this.#preallocateBytes > 0) {
+        await this.#preallocate(this.#offset + size);
+      }
       const buf = this.#buffer(size);
       let at = 0;
       for (const p of batch) {
@@ -383,6 +432,24 @@ export class WalWriter {
     for (const p of batch) p.resolve();
   }
 
+  /**
+   * Before a batch that ends at `end` is written: writes a chunk of zeros
+   * from there on (never past `maxSegmentBytes`); the batch itself covers
+   * the bytes up to `end`. Not synced here: the batch's fsync covers it.
+   */
+  async #preallocate(end: number): Promise<void> {
+    const chunk = Math.min(this.#preallocateBytes, Math.max(MIN_PREALLOCATE_BYTES, end));
+    const to = Math.min(end + chunk, this.#maxSegmentBytes);
+    if (to > end) await this.#file.write(zeroChunk(to - end), end);
+    this.#allocated = Math.max(to, end);
+  }
+
+  /** Cuts the preallocated zeros off the segment (not synced here). */
+  async #trim(): Promise<void> {
+    if (this.#allocated > this.#offset) await this.#file.truncate(this.#offset);
+    this.#allocated = this.#offset;
+  }
+
   #fail(err: unknown, what: string): void {
     this.#failed ??= new StorageError(
       `Cannot ${what}: the WAL failed and accepts no more writes until the database is reopened (${
@@ -399,6 +466,10 @@ export class WalWriter {
    * first, so the new one's existence proves everything before it durable.
    */
   async #rotate(): Promise<void> {
+    // Only the last segment may end in zeros (recovery reads a bad frame in
+    // any other as damage). Preallocation stops at maxSegmentBytes, so at
+    // rotation there are none to trim; this guards the rule all the same.
+    await this.#trim();
     await this.#file.sync();
     this.#stats.syncs++;
     this.#syncedVersion = this.#writtenVersion;
@@ -414,6 +485,7 @@ export class WalWriter {
     this.#file = file;
     this.#salt = salt;
     this.#offset = SEGMENT_HEADER_BYTES;
+    this.#allocated = SEGMENT_HEADER_BYTES;
     this.#stats.segments++;
   }
 
@@ -441,9 +513,9 @@ export class WalWriter {
   }
 
   /**
-   * Flushes, appends the seal (a no-op record whose `synced` covers every
-   * record before it, so damage anywhere is detectable after a clean close),
-   * syncs and closes the segment. Idempotent.
+   * Flushes, trims the preallocated zeros, appends the seal (a no-op record
+   * whose `synced` covers every record before it, so damage anywhere is
+   * detectable after a clean close), syncs and closes the segment. Idempotent.
    *
    * @throws {StorageError} If the writer failed or the final writes fail.
    */
@@ -453,6 +525,16 @@ export class WalWriter {
     try {
       if (this.#failed === undefined) {
         await this.sync();
+        // Trimmed on the chain before the seal goes out; the seal's fsync
+        // makes the new size durable. The seal itself preallocates nothing.
+        await this.#enqueue(async () => {
+          try {
+            await this.#trim();
+          } catch (err) {
+            this.#fail(err, "close the WAL");
+          }
+        });
+        this.#preallocateBytes = 0;
         const seal = this.append(new Uint8Array(0));
         seal.durable.catch(() => {}); // its failure surfaces through sync() below
         await this.sync();
@@ -464,6 +546,14 @@ export class WalWriter {
     }
     if (this.#failed !== undefined) throw this.#failed;
   }
+}
+
+let zeroBuffer = new Uint8Array(0);
+
+/** A shared buffer of at least `bytes` zeros (never written to). */
+function zeroChunk(bytes: number): Uint8Array {
+  if (zeroBuffer.length < bytes) zeroBuffer = new Uint8Array(bytes);
+  return zeroBuffer.subarray(0, bytes);
 }
 
 /** Creates a segment: header written and synced, then the directory entry synced. */
