@@ -67,8 +67,16 @@ export const WORKLOADS: readonly Workload[] = [
 
 /** The subject name of this library's rows. */
 export const SELF = "in-mem";
-/** The subject name of the physical reference row. */
+/** The subject name of the physical reference row: appends that grow the file. */
 export const RAW = "raw write+fdatasync 128 B";
+/**
+ * The second reference row: the same records written in place over a file
+ * already zero-filled and synced, as the strict WAL does (it preallocates),
+ * so no fdatasync has to make a new file size durable.
+ */
+export const RAW_PREALLOCATED = "raw write+fdatasync 128 B, preallocated";
+/** True for either raw reference row. */
+export const isRaw = (s: string): boolean => s === RAW || s === RAW_PREALLOCATED;
 
 /** One measured row: a subject doing a workload. */
 export interface Row {

@@ -9,6 +9,7 @@
  */
 import {
   fmtInt,
+  isRaw,
   RAW,
   type Row,
   type RuntimeName,
@@ -140,11 +141,10 @@ function workloadSection(w: Workload, results: readonly SuiteResult[]): string[]
   for (const result of results) {
     const self = find(result, w.id, isSelf);
     const rows = result.rows.filter((r) => r.workload === w.id && r.subject !== SELF);
-    // The raw write+fdatasync is measured once, with the put row; it is the
-    // limit of every strict single-writer row.
+    // The raw write+fdatasync rows are measured once, with the put row; they
+    // are the limit of every strict single-writer row.
     if (w.strict1 === true && w.id !== "put.strict1") {
-      const raw = find(result, "put.strict1", (s) => s === RAW);
-      if (raw !== undefined) rows.unshift(raw);
+      rows.unshift(...result.rows.filter((r) => r.workload === "put.strict1" && isRaw(r.subject)));
     }
     for (const r of self === undefined ? rows : [self, ...rows]) {
       any = true;
@@ -301,11 +301,15 @@ function targetsSection(results: readonly SuiteResult[]): string[] {
   ratio("KV get ≥ 1.0× lmdb-js get (Node)", "node", "get", lmdb, 1);
   ratio("KV get ≥ 50× Deno KV get (Deno)", "deno", "get", (s) => s === "Deno KV", 50);
   for (const rt of RUNTIME_ORDER) {
+    // Judged against the faster of the two raw rows (append, or in place
+    // over a preallocated file): the physical limit is the better one.
+    const raws = by(rt)?.rows.filter((r) => r.workload === "put.strict1" && isRaw(r.subject));
+    const fastest = raws?.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
     ratio(
-      "strict put, 1 writer ≥ 0.8× raw write+fdatasync",
+      "strict put, 1 writer ≥ 0.8× raw write+fdatasync (the faster raw row)",
       rt,
       "put.strict1",
-      (s) => s === RAW,
+      (s) => s === (fastest?.subject ?? RAW),
       0.8,
     );
   }
