@@ -941,6 +941,9 @@ const CORRUPT: [string, string, RegExp][] = [
   ["a lone continuation byte", "a1 80", /not valid UTF-8/],
   ["a cut multi-byte sequence", "a2 61e2", /not valid UTF-8/],
   ["invalid UTF-8 in a long string", "d9 48" + "61".repeat(71) + "ff", /not valid UTF-8/],
+  // Past every runtime's JS-loop length: TextDecoder's check on all three.
+  ["invalid UTF-8 in a 200-byte string", "d9 c8" + "61".repeat(199) + "ff", /not valid UTF-8/],
+  ["a surrogate in a 200-byte string", "d9 c8" + "61".repeat(197) + "eda080", /not valid UTF-8/],
 ];
 
 for (const [name, bytes, message] of CORRUPT) {
