@@ -69,7 +69,10 @@ export interface DatabaseStats {
   keys: number;
   /** Their encoded bytes (keys + values). */
   bytes: number;
-  /** Size of the WAL segments on disk, bytes (0 without files). */
+  /**
+   * Size of the WAL segments on disk, bytes (0 without files); in `strict`
+   * mode this includes up to 1 MiB of zeros written ahead of the records.
+   */
   walBytes: number;
   /** Size of the checkpoint files on disk, bytes (0 without files). */
   checkpointBytes: number;
