@@ -1,7 +1,8 @@
 /**
  * Which JavaScript runtime this is, detected once, here and nowhere else.
  * Layers that must behave differently per runtime (file adapters; the
- * store's choice of how to copy small values out of WebAssembly memory) read
+ * store's choice of how to copy small values out of WebAssembly memory; the
+ * codec's choice between a JS loop and TextDecoder for short strings) read
  * this constant instead of probing globals themselves.
  *
  * @module
