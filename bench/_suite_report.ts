@@ -128,10 +128,22 @@ function find(
   return result?.rows.find((r) => r.workload === workload && subject(r.subject));
 }
 
+/** A run's raw write+fdatasync rows (measured once, with the put row). */
+function rawRows(result: SuiteResult | undefined): Row[] {
+  return result?.rows.filter((r) => r.workload === "put.strict1" && isRaw(r.subject)) ?? [];
+}
+
 /** The faster of a run's raw write+fdatasync rows: the disk's limit as that run measured it. */
 function fastestRaw(result: SuiteResult | undefined): Row | undefined {
-  const raws = result?.rows.filter((r) => r.workload === "put.strict1" && isRaw(r.subject)) ?? [];
+  const raws = rawRows(result);
   return raws.length === 0 ? undefined : raws.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
+}
+
+/** This run's disk rate over Node's (the faster raw rows), or undefined if either is missing. */
+function diskRatio(result: SuiteResult, node: SuiteResult | undefined): number | undefined {
+  const here = fastestRaw(result)?.opsPerSec;
+  const base = fastestRaw(node)?.opsPerSec;
+  return here === undefined || base === undefined ? undefined : here / base;
 }
 
 const isSelf = (s: string): boolean => s === SELF;
@@ -150,7 +162,7 @@ function workloadSection(w: Workload, results: readonly SuiteResult[]): string[]
     // The raw write+fdatasync rows are measured once, with the put row; they
     // are the limit of every strict single-writer row.
     if (w.strict1 === true && w.id !== "put.strict1") {
-      rows.unshift(...result.rows.filter((r) => r.workload === "put.strict1" && isRaw(r.subject)));
+      rows.unshift(...rawRows(result));
     }
     for (const r of self === undefined ? rows : [self, ...rows]) {
       any = true;
@@ -202,16 +214,11 @@ function runtimesSection(results: readonly SuiteResult[]): string[] {
     );
   }
   const raws = results.map((r) => fastestRaw(r)?.opsPerSec);
-  const rawBase = fastestRaw(node)?.opsPerSec;
+  const diskRatios = others.map((r) => diskRatio(r, node));
   lines.push(
     `| the disk: the faster raw write+fdatasync row | ${
       raws.map((x) => (x === undefined ? "" : fmtInt(x))).join(" | ")
-    } | ${
-      others.map((r) => {
-        const x = fastestRaw(r)?.opsPerSec;
-        return x === undefined || rawBase === undefined ? "" : `${(x / rawBase).toFixed(2)}×`;
-      }).join(" | ")
-    } |`,
+    } | ${diskRatios.map((x) => (x === undefined ? "" : `${x.toFixed(2)}×`)).join(" | ")} |`,
     "",
     "Each runtime's run measures the disk anew, minutes apart; the strict single-writer rows " +
       "follow the disk's rate in that run (last line).",
@@ -433,9 +440,7 @@ function targetsSection(results: readonly SuiteResult[]): string[] {
     // A strict single-writer row waits on the disk: where this runtime's own
     // raw row was slower than Node's too, that is named as the reason (the
     // verdict stands).
-    const disk = fastestRaw(r) === undefined || fastestRaw(node) === undefined
-      ? undefined
-      : fastestRaw(r)!.opsPerSec / fastestRaw(node)!.opsPerSec;
+    const disk = diskRatio(r, node);
     for (const w of WORKLOADS) {
       const base = find(node, w.id, isSelf);
       const x = find(r, w.id, isSelf);
