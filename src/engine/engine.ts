@@ -41,6 +41,7 @@ import {
   type StoreSnapshot,
 } from "../core/store.ts";
 import { applyPayload, encodeWrites, type Write } from "./payload.ts";
+import { RunningVersions } from "./running.ts";
 
 /** Default number of re-runs of a conflicting transaction before TransactionConflictError. */
 export const DEFAULT_MAX_RETRIES = 10;
@@ -534,11 +535,16 @@ export class Transaction implements SyncReads {
   get commitOps(): ((view: CommitView) => void)[] | undefined {
     return this.#atCommit;
   }
-  /** @internal Ends the attempt and releases its snapshot. */
-  finish(): void {
-    if (this.#done) return;
+  /**
+   * @internal Ends the attempt and releases its snapshot.
+   *
+   * @returns True the first time, false once it had ended.
+   */
+  finish(): boolean {
+    if (this.#done) return false;
     this.#done = true;
     this.#snap?.release();
+    return true;
   }
   /** @internal */
   get engine(): Engine {
@@ -675,10 +681,8 @@ export class Engine {
   #assigned: number;
   /** Commits after the oldest running transaction's snapshot, for validation. */
   #recent: Commit[] = [];
-  /** Start versions of running transactions → how many. */
-  readonly #running = new Map<number, number>();
-  /** Sum of #running's counts. */
-  #runningCount = 0;
+  /** Start versions of running transactions, with how many run at each. */
+  readonly #running = new RunningVersions();
   /** Newest in-flight value per key (commit-time reads see them). */
   readonly #inflight = new Map<KeyId, { version: number; value: Uint8Array | null }>();
   readonly #latest: LatestReads;
@@ -926,27 +930,20 @@ export class Engine {
   /** Takes a transaction's snapshot and counts it as running (for pruning). */
   readonly #openSnapshot = (): { snap: StoreSnapshot; version: number } => {
     const version = this.#applied;
-    this.#running.set(version, (this.#running.get(version) ?? 0) + 1);
-    this.#runningCount++;
+    this.#running.add(version);
     return { snap: this.store.snapshotUntracked(), version };
   };
 
   #end(tx: Transaction): void {
     const start = tx.snapshotVersion;
-    tx.finish();
-    if (start >= 0) {
-      this.#runningCount--;
-      const n = this.#running.get(start) ?? 0;
-      if (n <= 1) this.#running.delete(start);
-      else this.#running.set(start, n - 1);
-    }
+    // Counted once: a second end of the same attempt changes nothing.
+    if (tx.finish() && start >= 0) this.#running.remove(start);
     if (this.#recent.length > 0) this.#prune();
   }
 
   /** Forgets commits no running transaction can overlap any more. */
   #prune(): void {
-    let oldest = this.#applied;
-    for (const v of this.#running.keys()) if (v < oldest) oldest = v;
+    const oldest = this.#running.oldest() ?? this.#applied;
     let drop = 0;
     while (drop < this.#recent.length && this.#recent[drop]!.version <= oldest) drop++;
     if (drop > 0) this.#recent.splice(0, drop);
@@ -1023,7 +1020,7 @@ export class Engine {
   #applyNow(tx: Transaction, version: number, commit: Ready): undefined {
     // Transactions running on older snapshots validate against it later
     // (this one has ended: it is no longer counted).
-    if (this.#runningCount > 0) {
+    if (this.#running.count > 0) {
       this.#recent.push({ version, writes: commit.writes, ids: [...tx.writes.keys()] });
     }
     this.#applyToStore(version, commit);
