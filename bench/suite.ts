@@ -20,6 +20,7 @@ import assert from "node:assert/strict";
 import {
   closeSync,
   fdatasyncSync,
+  ftruncateSync,
   mkdtempSync,
   openSync,
   rmSync,
@@ -39,6 +40,7 @@ import {
   randomPicks,
   RAW,
   RAW_PREALLOCATED,
+  RAW_WRITE,
   type RecoveryOutcome,
   type Row,
   type RowSpec,
@@ -67,6 +69,8 @@ const RECOVERY_RECORDS = QUICK ? 100_000 : 1_000_000;
 const RECOVERY_TXN_PUTS = 5_000;
 /** Bytes zero-filled ahead for the preallocated raw row; it wraps around at the end. */
 const RAW_PREALLOCATED_BYTES = 16 * 1024 * 1024;
+/** The raw write row's file is cut back to empty when it reaches this size. */
+const RAW_WRITE_MAX_BYTES = 64 * 1024 * 1024;
 
 const started = performance.now();
 const startedAt = new Date().toISOString();
@@ -153,9 +157,11 @@ try {
 }
 
 /**
- * The physical limit: one 128-byte write + fdatasync, as a strict commit
+ * The physical limits: one 128-byte write + fdatasync, as a strict commit
  * needs at least — appended (the file grows each time), and in place over a
- * preallocated file (what the WAL does; the cheaper of the two on ext4).
+ * preallocated file (what the WAL does; the cheaper of the two on ext4) —
+ * and one 128-byte write with no fsync, appended, as a batched commit needs
+ * at least (one write to the OS per awaited commit).
  */
 async function rawRows(): Promise<void> {
   const record = new Uint8Array(128).fill(7);
@@ -185,6 +191,20 @@ async function rawRows(): Promise<void> {
       writeSync(pre, record, 0, record.length, over);
       over = (over + record.length) % RAW_PREALLOCATED_BYTES;
       fdatasyncSync(pre);
+    },
+  );
+  const grow = openSync(join(newDir(), "raw-write"), "w");
+  closers.push(() => closeSync(grow));
+  let end = 0;
+  await row(
+    { workload: "put.batched", subject: RAW_WRITE, durability: "the OS write only, appended" },
+    () => {
+      writeSync(grow, record, 0, record.length, end);
+      end += record.length;
+      if (end >= RAW_WRITE_MAX_BYTES) {
+        ftruncateSync(grow, 0);
+        end = 0;
+      }
     },
   );
 }
