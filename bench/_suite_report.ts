@@ -66,7 +66,9 @@ export function renderReport(results: readonly SuiteResult[], ctx: ReportContext
     "## Workloads",
     "",
     "One table per workload: this library's row first, then the physical limit where it applies " +
-      "and the peers, each on the same runtime and at the durability stated on its row. " +
+      "(a single strict writer: a 128-byte write+fdatasync; a single batched writer: a 128-byte " +
+      "write, no fsync) and the peers, each on the same runtime and at the durability stated on " +
+      "its row. " +
       "`ops/s` comes from the median call, `mean ops/s` from the mean (stalls show there); p50 and " +
       "p99 are per-call latencies (a call of the 64-writer rows is 64 operations); " +
       "`in-mem ÷ it` is in-mem's rate over that row's.",
