@@ -961,6 +961,28 @@ for (const [name, bytes, message] of CORRUPT) {
   });
 }
 
+test("long strings holding U+FFFD or a leading U+FEFF decode as written", () => {
+  // 200 bytes and more: TextDecoder's path on every runtime (on Deno the
+  // replacing decoder first, then the strict one when it meets a U+FFFD).
+  const pad = "a".repeat(200);
+  for (
+    const s of [
+      `\uFFFD${pad}`,
+      `${pad}\uFFFD`,
+      `\uFEFF${pad}`,
+      `\uFEFF\uFFFD${pad}\u00e9\u{1F600}`,
+    ]
+  ) {
+    assert.equal(decodeValue(encodeValue(s)), s);
+    assert.deepEqual(decodeValue(encodeValue({ k: s, list: [s, 1] })), { k: s, list: [s, 1] });
+  }
+  // The bytes of a real U+FFFD (ef bf bd) next to invalid ones are still refused.
+  assert.throws(
+    () => decodeValue(unhex("d9 c8" + "efbfbd" + "61".repeat(196) + "ff")),
+    CorruptionError,
+  );
+});
+
 test(`decodeValue rejects nesting past ${MAX_VALUE_DEPTH} levels without deep recursion`, () => {
   const ok = new Uint8Array(MAX_VALUE_DEPTH + 1).fill(0x91);
   ok[MAX_VALUE_DEPTH] = 0xc0;
