@@ -110,6 +110,11 @@ export interface Row {
   /** Calls timed. */
   calls: number;
   note?: string;
+  /**
+   * Set when the row is the fastest of several runs ({@link mergeRuns}):
+   * every run's `opsPerSec`, in run order.
+   */
+  runs?: number[];
 }
 
 /** The 64 concurrent appenders' outcome, checked after timing. */
@@ -166,6 +171,50 @@ export interface SuiteResult {
   rows: Row[];
   appenders: AppendersOutcome;
   recovery: RecoveryOutcome;
+  /** Runs merged into this result ({@link mergeRuns}); absent for one run. */
+  runs?: number;
+}
+
+/**
+ * One runtime's runs of the suite (taken in turn with the other runtimes',
+ * minutes apart) as one result. On a shared machine whose speed swings
+ * between runs, every row is taken from the run where it was fastest — the
+ * same rule for this library, the peers and the raw rows — and lists every
+ * run's figure. Recovery comes from the run whose first open was fastest;
+ * the appenders' outcome is the worst run's (most retries exhausted, the
+ * chain valid only if it was valid in every run).
+ *
+ * @param runs The runs, in order; all of one runtime, each with the same rows.
+ * @returns The merged result.
+ * @throws {RangeError} If `runs` is empty or mixes runtimes.
+ */
+export function mergeRuns(runs: readonly SuiteResult[]): SuiteResult {
+  const first = runs[0];
+  if (first === undefined) throw new RangeError("Cannot merge suite runs: there are none");
+  if (runs.some((r) => r.runtime !== first.runtime)) {
+    throw new RangeError("Cannot merge suite runs of different runtimes");
+  }
+  if (runs.length === 1) return first;
+  const rows = first.rows.map((row) => {
+    const same = runs.map((r) =>
+      r.rows.find((x) => x.workload === row.workload && x.subject === row.subject)
+    ).filter((x): x is Row => x !== undefined);
+    const best = same.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
+    return { ...best, runs: same.map((x) => x.opsPerSec) };
+  });
+  const recovery = runs.map((r) => r.recovery)
+    .reduce((a, b) => (b.firstOpenMs < a.firstOpenMs ? b : a));
+  const worst = runs.map((r) => r.appenders)
+    .reduce((a, b) => (b.exhausted > a.exhausted ? b : a));
+  return {
+    ...first,
+    durationMs: runs.reduce((sum, r) => sum + r.durationMs, 0),
+    loadAvgEnd: runs[runs.length - 1]!.loadAvgEnd,
+    rows,
+    appenders: { ...worst, chainValid: runs.every((r) => r.appenders.chainValid) },
+    recovery,
+    runs: runs.length,
+  };
 }
 
 /** How long mitata samples each row. */

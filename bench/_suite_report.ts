@@ -79,6 +79,17 @@ export function renderReport(results: readonly SuiteResult[], ctx: ReportContext
   return out.join("\n");
 }
 
+/** How many runs each runtime's figures come from, in words (empty for one). */
+function runsNote(results: readonly SuiteResult[]): string {
+  const n = Math.max(...results.map((r) => r.runs ?? 1));
+  if (n <= 1) return "";
+  return `Each runtime ran the suite ${n} times, in turn with the others (node, deno, bun, node, …); ` +
+    "every row — this library's, the raw rows and the peers' alike — is the run where it was " +
+    "fastest, with each run's ops/s in brackets; suite time is the runs' sum, the load average " +
+    "at start is the first run's and at end the last run's; recovery is the run with the fastest " +
+    "first open, the appenders' outcome the worst run's. ";
+}
+
 function machineSection(results: readonly SuiteResult[], m: Machine, quick: boolean): string[] {
   const load = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(" / ");
   const lines = [
@@ -106,8 +117,9 @@ function machineSection(results: readonly SuiteResult[], m: Machine, quick: bool
       quick
         ? "quick (`--quick`): each row sampled briefly, a smaller recovery database"
         : "full: each row sampled for at least a second"
-    }. The load average counts every process on the machine; on a shared machine a load above the ` +
-      "core count means the figures of that runtime were taken while something else ran.",
+    }. ${runsNote(results)}The load average counts every process on the machine; on a shared ` +
+      "machine a load above the core count means the figures of that runtime were taken while " +
+      "something else ran.",
     "",
     "Peers, by runtime:",
     "",
@@ -189,10 +201,15 @@ function workloadSection(w: Workload, results: readonly SuiteResult[]): string[]
         : `${(self.opsPerSec / r.opsPerSec).toFixed(2)}×`;
       const per = r.opsPerCall === 1 ? "" : ` (calls of ${r.opsPerCall})`;
       const note = r.note === undefined ? "" : `; ${r.note}`;
+      const each = r.runs !== undefined && r.runs.length > 1
+        ? ` (${r.runs.map(fmtInt).join(" / ")})`
+        : "";
       lines.push(
-        `| ${result.runtime} | ${r.subject} | ${r.durability}${note} | ${fmtInt(r.opsPerSec)} | ${
-          fmtInt(r.meanOpsPerSec)
-        } | ${latency(r.p50Ns)}${per} | ${latency(r.p99Ns)} | ${ratio} |`,
+        `| ${result.runtime} | ${r.subject} | ${r.durability}${note} | ${
+          fmtInt(r.opsPerSec)
+        }${each} | ${fmtInt(r.meanOpsPerSec)} | ${latency(r.p50Ns)}${per} | ${
+          latency(r.p99Ns)
+        } | ${ratio} |`,
       );
     }
   }

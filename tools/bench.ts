@@ -2,22 +2,26 @@
  * Runs benchmark files on Node, Deno and Bun, one after another, so the same
  * workload is measured on each runtime on the same machine.
  *
- *   npm run bench [-- --quick]                 the peer suite, then BENCHMARKS.md
+ *   npm run bench [-- --quick] [-- --runs N]   the peer suite, then BENCHMARKS.md
  *   npm run bench:core [-- --quick] [-- --runtime node|deno|bun]
  *
  * The first argument names a group of files: `core` runs bench/core_*.ts
  * (and bench/core.ts, if there is one). Other arguments go to each benchmark
  * file. The `suite` group (bench/suite.ts) also writes each runtime's rows as
  * JSON to a temporary directory and, when all three runtimes succeeded,
- * writes BENCHMARKS.md from them.
+ * writes BENCHMARKS.md from them. A full suite run goes through the three
+ * runtimes twice, in turn (`--runs N`: N times; `--quick`: once).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem, type, version } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import type { SuiteResult } from "../bench/_suite_lib.ts";
+import { mergeRuns, type SuiteResult } from "../bench/_suite_lib.ts";
 import { renderReport } from "../bench/_suite_report.ts";
+
+/** Runs of each runtime a full `npm run bench` makes (`--runs N` overrides). */
+const DEFAULT_SUITE_RUNS = 2;
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BIN = join(ROOT, "node_modules/.bin");
@@ -26,9 +30,12 @@ const started = performance.now();
 const [groupName = "core", ...rest] = process.argv.slice(2);
 const runtimeAt = rest.indexOf("--runtime");
 const only = runtimeAt >= 0 ? rest[runtimeAt + 1] : undefined;
+const runsAt = rest.indexOf("--runs");
 const passThrough = rest.filter((_, i) =>
-  runtimeAt < 0 || (i !== runtimeAt && i !== runtimeAt + 1)
+  (runtimeAt < 0 || (i !== runtimeAt && i !== runtimeAt + 1)) &&
+  (runsAt < 0 || (i !== runsAt && i !== runsAt + 1))
 );
+const quick = passThrough.includes("--quick");
 const files = readdirSync(join(ROOT, "bench"))
   .filter((f) => (f === `${groupName}.ts` || f.startsWith(`${groupName}_`)) && f.endsWith(".ts"))
   .sort()
@@ -54,22 +61,33 @@ const runtimes: Record<string, (file: string, extra: string[]) => [string, strin
 };
 
 const suite = groupName === "suite";
+// The suite runs the three runtimes in turn, `runs` times over (node, deno,
+// bun, node, …): the machine is shared and its speed swings between runs
+// minutes apart, so the report takes each row from the run where it was
+// fastest (bench/_suite_lib.ts mergeRuns). Quick mode and the other groups: once.
+const runs = runsAt >= 0 ? Number(rest[runsAt + 1]) : suite && !quick ? DEFAULT_SUITE_RUNS : 1;
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error(`bench: --runs takes a whole number >= 1, got ${rest[runsAt + 1]}`);
+  process.exit(1);
+}
 const jsonDir = suite ? mkdtempSync(join(tmpdir(), "in-mem-suite-json-")) : undefined;
-const jsonFiles: string[] = [];
+const jsonFiles = new Map<string, string[]>();
 
 let failed = false;
-for (const [name, command] of Object.entries(runtimes)) {
-  if (only !== undefined && only !== name) continue;
-  for (const file of files) {
-    const json = jsonDir === undefined ? undefined : join(jsonDir, `${name}.json`);
-    const [cmd, args] = command(file, json === undefined ? [] : ["--json", json]);
-    console.log(`\n### ${file} on ${name}\n`);
-    const r = spawnSync(cmd, args, { cwd: ROOT, stdio: "inherit" });
-    if (r.status !== 0) {
-      console.error(`bench: ${file} failed on ${name} (exit ${r.status ?? r.signal})`);
-      failed = true;
-    } else if (json !== undefined) {
-      jsonFiles.push(json);
+for (let run = 1; run <= runs; run++) {
+  for (const [name, command] of Object.entries(runtimes)) {
+    if (only !== undefined && only !== name) continue;
+    for (const file of files) {
+      const json = jsonDir === undefined ? undefined : join(jsonDir, `${name}.${run}.json`);
+      const [cmd, args] = command(file, json === undefined ? [] : ["--json", json]);
+      console.log(`\n### ${file} on ${name}${runs > 1 ? `, run ${run} of ${runs}` : ""}\n`);
+      const r = spawnSync(cmd, args, { cwd: ROOT, stdio: "inherit" });
+      if (r.status !== 0) {
+        console.error(`bench: ${file} failed on ${name} (exit ${r.status ?? r.signal})`);
+        failed = true;
+      } else if (json !== undefined) {
+        jsonFiles.set(name, [...(jsonFiles.get(name) ?? []), json]);
+      }
     }
   }
 }
@@ -84,8 +102,12 @@ if (jsonDir !== undefined) {
 process.exit(failed ? 1 : 0);
 
 function writeReport(): void {
-  const results = jsonFiles.filter((f) => existsSync(f)).map((f) =>
-    JSON.parse(readFileSync(f, "utf8")) as SuiteResult
+  const results = [...jsonFiles.values()].map((files) =>
+    mergeRuns(
+      files.filter((f) => existsSync(f)).map((f) =>
+        JSON.parse(readFileSync(f, "utf8")) as SuiteResult
+      ),
+    )
   );
   const cpuList = cpus();
   const report = renderReport(results, {
