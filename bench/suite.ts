@@ -165,8 +165,13 @@ try {
  */
 async function rawRows(): Promise<void> {
   const record = new Uint8Array(128).fill(7);
-  const fd = openSync(join(newDir(), "raw"), "w");
-  closers.push(() => closeSync(fd));
+  /** A new file for one raw row, closed when the suite ends. */
+  const rawFile = (name: string): number => {
+    const fd = openSync(join(newDir(), name), "w");
+    closers.push(() => closeSync(fd));
+    return fd;
+  };
+  const fd = rawFile("raw");
   let at = 0;
   await row(
     { workload: "put.strict1", subject: RAW, durability: "fdatasync after each append" },
@@ -176,8 +181,7 @@ async function rawRows(): Promise<void> {
       fdatasyncSync(fd);
     },
   );
-  const pre = openSync(join(newDir(), "raw-preallocated"), "w");
-  closers.push(() => closeSync(pre));
+  const pre = rawFile("raw-preallocated");
   writeSync(pre, new Uint8Array(RAW_PREALLOCATED_BYTES), 0, RAW_PREALLOCATED_BYTES, 0);
   fdatasyncSync(pre);
   let over = 0;
@@ -193,8 +197,7 @@ async function rawRows(): Promise<void> {
       fdatasyncSync(pre);
     },
   );
-  const grow = openSync(join(newDir(), "raw-write"), "w");
-  closers.push(() => closeSync(grow));
+  const grow = rawFile("raw-write");
   let end = 0;
   await row(
     { workload: "put.batched", subject: RAW_WRITE, durability: "the OS write only, appended" },
