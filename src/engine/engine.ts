@@ -59,6 +59,11 @@ export const MAX_TXN_KEYS = 100_000;
  */
 export const WATCHED_WRITES_KEPT = 65_536;
 
+/** Keys written by commits in flight past which applied ones are swept out (see #forgetApplied). */
+const INFLIGHT_SWEEP_KEYS = 4096;
+/** Keys in the validation index past which it is rebuilt without forgotten commits (see #prune). */
+const RECENT_WRITES_REBUILD_KEYS = 4096;
+
 /** Most bytes (keys + values) one transaction may write. */
 export const MAX_TXN_BYTES: number = 32 * 1024 * 1024;
 
@@ -681,10 +686,23 @@ export class Engine {
   #assigned: number;
   /** Commits after the oldest running transaction's snapshot, for validation. */
   #recent: Commit[] = [];
+  /**
+   * The newest version that wrote each key among #recent's commits (and
+   * perhaps some forgotten ones, see #prune): what key reads are validated
+   * against, one lookup per key read.
+   */
+  readonly #recentWrites = new Map<KeyId, number>();
+  /** #recentWrites's size past which #prune rebuilds it from #recent. */
+  #recentWritesRebuildAt = RECENT_WRITES_REBUILD_KEYS;
   /** Start versions of running transactions, with how many run at each. */
   readonly #running = new RunningVersions();
-  /** Newest in-flight value per key (commit-time reads see them). */
+  /**
+   * Newest value per key written by a commit not yet applied (commit-time
+   * reads see them), and possibly by some already applied (see #forgetApplied).
+   */
   readonly #inflight = new Map<KeyId, { version: number; value: Uint8Array | null }>();
+  /** #inflight's size that triggers a sweep of applied entries. */
+  #inflightSweepAt = INFLIGHT_SWEEP_KEYS;
   readonly #latest: LatestReads;
   /** Keys under this prefix have their last applied write's version kept (see {@link lastWriteOf}). */
   #watched: Uint8Array | undefined;
@@ -941,12 +959,31 @@ export class Engine {
     if (this.#recent.length > 0) this.#prune();
   }
 
+  /** Keeps a commit for the validation of transactions that overlap it. */
+  #remember(commit: Commit): void {
+    this.#recent.push(commit);
+    const index = this.#recentWrites;
+    for (let i = 0; i < commit.ids.length; i++) index.set(commit.ids[i]!, commit.version);
+  }
+
   /** Forgets commits no running transaction can overlap any more. */
   #prune(): void {
     const oldest = this.#running.oldest() ?? this.#applied;
     let drop = 0;
     while (drop < this.#recent.length && this.#recent[drop]!.version <= oldest) drop++;
-    if (drop > 0) this.#recent.splice(0, drop);
+    if (drop === 0) return;
+    this.#recent.splice(0, drop);
+    // The index keeps the entries of forgotten commits (older than every
+    // running snapshot, they match no validation) until it is emptied, or
+    // rebuilt from #recent when it has grown large.
+    const index = this.#recentWrites;
+    if (this.#recent.length === 0) {
+      if (index.size > 0) index.clear();
+    } else if (index.size >= this.#recentWritesRebuildAt) {
+      index.clear();
+      for (const c of this.#recent) for (const id of c.ids) index.set(id, c.version);
+      this.#recentWritesRebuildAt = Math.max(RECENT_WRITES_REBUILD_KEYS, 2 * index.size);
+    }
   }
 
   /**
@@ -992,13 +1029,13 @@ export class Engine {
         return this.#applyNow(tx, version, { writes, staged });
       }
       const ids = [...tx.writes.keys()];
-      this.#recent.push({ version, writes, ids });
+      this.#remember({ version, writes, ids });
       for (let i = 0; i < writes.length; i++) {
         this.#inflight.set(ids[i]!, { version, value: writes[i]!.value });
       }
       const ready: Ready = { writes, staged };
       const visible = durable.then(
-        () => this.#apply(version, ready, ids),
+        () => this.#apply(version, ready),
         (err) => {
           this.#failed ??= err instanceof StorageError
             ? err
@@ -1021,7 +1058,7 @@ export class Engine {
     // Transactions running on older snapshots validate against it later
     // (this one has ended: it is no longer counted).
     if (this.#running.count > 0) {
-      this.#recent.push({ version, writes: commit.writes, ids: [...tx.writes.keys()] });
+      this.#remember({ version, writes: commit.writes, ids: [...tx.writes.keys()] });
     }
     this.#applyToStore(version, commit);
     return undefined;
@@ -1061,20 +1098,37 @@ export class Engine {
     if (reads === undefined && ranges === undefined) return;
     const start = tx.snapshotVersion;
     const recent = this.#recent;
+    // Nothing committed since the snapshot: nothing to check.
+    if (recent.length === 0 || recent[recent.length - 1]!.version <= start) return;
+    if (reads !== undefined) {
+      // The newest write of each key among the recent commits: a read key
+      // written after the snapshot is a conflict. Walks the smaller side.
+      const index = this.#recentWrites;
+      if (reads.size <= index.size) {
+        for (const id of reads) {
+          const v = index.get(id);
+          if (v !== undefined && v > start) {
+            throw new Conflict(`key read was written by commit ${v}`);
+          }
+        }
+      } else {
+        for (const [id, v] of index) {
+          if (v > start && reads.has(id)) {
+            throw new Conflict(`key read was written by commit ${v}`);
+          }
+        }
+      }
+    }
+    if (ranges === undefined) return;
     // Newest first: the log is in version order, so the walk stops at the
     // first commit the snapshot already saw.
     for (let j = recent.length - 1; j >= 0; j--) {
       const c = recent[j]!;
       if (c.version <= start) break;
-      for (let i = 0; i < c.ids.length; i++) {
-        if (reads !== undefined && reads.has(c.ids[i]!)) {
-          throw new Conflict(`key read was written by commit ${c.version}`);
-        }
-        if (ranges !== undefined) {
-          for (const r of ranges) {
-            if (inRange(c.writes[i]!.key, r)) {
-              throw new Conflict(`range read was written by commit ${c.version}`);
-            }
+      for (let i = 0; i < c.writes.length; i++) {
+        for (const r of ranges) {
+          if (inRange(c.writes[i]!.key, r)) {
+            throw new Conflict(`range read was written by commit ${c.version}`);
           }
         }
       }
@@ -1088,20 +1142,42 @@ export class Engine {
   }
 
   /** Applies durable commits to the store strictly in version order. */
-  #apply(version: number, commit: Ready, ids: KeyId[]): void {
+  #apply(version: number, commit: Ready): void {
     if (this.#broken !== undefined) throw this.#broken;
-    this.#ready.set(version, commit);
-    while (this.#ready.has(this.#applied + 1)) {
-      const v = this.#applied + 1;
-      const next = this.#ready.get(v)!;
-      this.#ready.delete(v);
-      this.#applyToStore(v, next);
+    // The log makes commits durable in version order: the next one goes
+    // straight to the store; #ready only holds any that arrive early.
+    if (version === this.#applied + 1 && this.#ready.size === 0) {
+      this.#applyToStore(version, commit);
+    } else {
+      this.#ready.set(version, commit);
+      while (this.#ready.has(this.#applied + 1)) {
+        const v = this.#applied + 1;
+        const next = this.#ready.get(v)!;
+        this.#ready.delete(v);
+        this.#applyToStore(v, next);
+      }
     }
-    for (let i = 0; i < ids.length; i++) {
-      const p = this.#inflight.get(ids[i]!);
-      if (p !== undefined && p.version <= this.#applied) this.#inflight.delete(ids[i]!);
-    }
+    this.#forgetApplied();
     this.#prune();
+  }
+
+  /**
+   * Drops #inflight's entries once their commits are applied: all at once
+   * when nothing is in flight, else in a sweep when it has grown large.
+   * Entries are not deleted one by one as their commits apply — V8 shrinks
+   * a Map into a new table as it empties — and an applied entry left in
+   * place is harmless: it holds the newest write of its key, which is what
+   * the store then holds.
+   */
+  #forgetApplied(): void {
+    const inflight = this.#inflight;
+    if (inflight.size === 0) return;
+    if (this.#applied === this.#assigned) {
+      inflight.clear();
+    } else if (inflight.size >= this.#inflightSweepAt) {
+      for (const [id, p] of inflight) if (p.version <= this.#applied) inflight.delete(id);
+      this.#inflightSweepAt = Math.max(INFLIGHT_SWEEP_KEYS, 2 * inflight.size);
+    }
   }
 
   /**
