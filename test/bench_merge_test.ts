@@ -1,0 +1,81 @@
+// The bench report's merge of one runtime's several suite runs
+// (bench/_suite_lib.ts mergeRuns): each row from its fastest run with every
+// run's figure listed, recovery from the fastest first open, the appenders'
+// outcome from the worst run.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mergeRuns, type Row, type SuiteResult } from "../bench/_suite_lib.ts";
+
+function row(workload: string, subject: string, opsPerSec: number): Row {
+  return {
+    workload,
+    subject,
+    durability: "d",
+    opsPerSec,
+    meanOpsPerSec: opsPerSec / 2,
+    p50Ns: 1e9 / opsPerSec,
+    p99Ns: 2e9 / opsPerSec,
+    opsPerCall: 1,
+    calls: 100,
+  };
+}
+
+function run(
+  runtime: SuiteResult["runtime"],
+  rows: Row[],
+  firstOpenMs: number,
+  exhausted: number,
+  chainValid = true,
+): SuiteResult {
+  return {
+    runtime,
+    runtimeVersion: "1",
+    quick: false,
+    startedAt: "t",
+    durationMs: 1000,
+    loadAvgStart: [1, 1, 1],
+    loadAvgEnd: [firstOpenMs, 0, 0],
+    peers: [],
+    rows,
+    appenders: { appends: 100 - exhausted, exhausted, conflicts: 0, chainValid, chainLength: 100 },
+    recovery: {
+      records: 10,
+      valueBytes: 1,
+      walBytes: 1,
+      checkpointBytes: 1,
+      firstOpenMs,
+      reopenMedianMs: 1,
+      reopens: 1,
+      fromCheckpointMs: 1,
+      rawBytes: 1,
+      storeBytes: 2,
+      encodedBytes: 1,
+      storeKeys: 10,
+    },
+  };
+}
+
+test("mergeRuns takes each row from its fastest run and lists every run's rate", () => {
+  const a = run("node", [row("put", "in-mem", 100), row("put", "peer", 300)], 50, 0);
+  const b = run("node", [row("put", "in-mem", 200), row("put", "peer", 250)], 40, 2);
+  const c = run("node", [row("put", "in-mem", 150), row("put", "peer", 100)], 60, 1, false);
+  const m = mergeRuns([a, b, c]);
+  assert.equal(m.runs, 3);
+  assert.deepEqual(
+    m.rows.map((r) => [r.subject, r.opsPerSec, r.p50Ns, r.runs]),
+    [["in-mem", 200, 1e9 / 200, [100, 200, 150]], ["peer", 300, 1e9 / 300, [300, 250, 100]]],
+  );
+  assert.equal(m.recovery.firstOpenMs, 40);
+  assert.equal(m.appenders.exhausted, 2); // the worst run
+  assert.equal(m.appenders.chainValid, false); // invalid in one run: invalid
+  assert.equal(m.durationMs, 3000);
+  assert.deepEqual(m.loadAvgStart, [1, 1, 1]);
+  assert.deepEqual(m.loadAvgEnd, [60, 0, 0]); // the last run's
+});
+
+test("mergeRuns returns a single run as it is; refuses none and mixed runtimes", () => {
+  const a = run("deno", [row("get", "in-mem", 10)], 5, 0);
+  assert.equal(mergeRuns([a]), a);
+  assert.throws(() => mergeRuns([]), RangeError);
+  assert.throws(() => mergeRuns([a, run("bun", [], 5, 0)]), RangeError);
+});
