@@ -169,9 +169,12 @@ export interface CommitView {
    * never keep it or write into it.
    */
   previousView(key: Uint8Array): Uint8Array | undefined;
-  /** Adds a write to the committing transaction. */
+  /**
+   * Adds a write to the committing transaction, under the same limits as
+   * {@link Transaction.put}: a RangeError fails the commit, writing nothing.
+   */
   put(key: Uint8Array, value: Uint8Array): void;
-  /** Adds a delete to the committing transaction. */
+  /** Adds a delete to the committing transaction (limits as {@link put}). */
   delete(key: Uint8Array): void;
 }
 
@@ -605,25 +608,25 @@ function storeBounds(options: ScanOptions): RangeOptions {
 
 /** The {@link CommitView} of one commit (a class: no closures per commit). */
 class View implements CommitView {
-  readonly #writes: Map<KeyId, Write>;
+  readonly #tx: Transaction;
   readonly #inflight: Map<KeyId, { version: number; value: Uint8Array | null }>;
   readonly #store: OrderedStore;
   readonly version: number;
 
   constructor(
-    writes: Map<KeyId, Write>,
+    tx: Transaction,
     inflight: Map<KeyId, { version: number; value: Uint8Array | null }>,
     store: OrderedStore,
     version: number,
   ) {
-    this.#writes = writes;
+    this.#tx = tx;
     this.#inflight = inflight;
     this.#store = store;
     this.version = version;
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
-    const own = this.#writes.get(keyId(key));
+    const own = this.#tx.writes.get(keyId(key));
     return own !== undefined ? own.value ?? undefined : this.previous(key);
   }
 
@@ -643,12 +646,15 @@ class View implements CommitView {
     return this.#store.getView(key);
   }
 
+  // Through the transaction: the same limits (key and value size,
+  // MAX_TXN_KEYS, MAX_TXN_BYTES) as the body's writes. A RangeError here
+  // fails the commit before anything is staged or logged.
   put(key: Uint8Array, value: Uint8Array): void {
-    this.#writes.set(keyId(key), { key, value });
+    this.#tx.put(key, value);
   }
 
   delete(key: Uint8Array): void {
-    this.#writes.set(keyId(key), { key, value: null });
+    this.#tx.delete(key);
   }
 }
 
@@ -1137,7 +1143,7 @@ export class Engine {
 
   #runCommitOps(tx: Transaction, ops: ((view: CommitView) => void)[]): void {
     // The log numbers records after the engine's last.
-    const view = new View(tx.writes, this.#inflight, this.store, this.#assigned + 1);
+    const view = new View(tx, this.#inflight, this.store, this.#assigned + 1);
     for (const op of ops) op(view);
   }
 
