@@ -154,23 +154,23 @@ function fastestRaw(result: SuiteResult | undefined): Row | undefined {
   return raws.length === 0 ? undefined : raws.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
 }
 
-/** This run's disk rate over Node's (the faster raw rows), or undefined if either is missing. */
-function diskRatio(result: SuiteResult, node: SuiteResult | undefined): number | undefined {
-  const here = fastestRaw(result)?.opsPerSec;
-  const base = fastestRaw(node)?.opsPerSec;
+/** A reference row of a run: the faster raw write+fdatasync row, or the raw write row. */
+type Reference = (result: SuiteResult | undefined) => Row | undefined;
+
+/** This run's rate of a reference row over Node's, or undefined if either is missing. */
+function ratioToNode(
+  pick: Reference,
+  result: SuiteResult,
+  node: SuiteResult | undefined,
+): number | undefined {
+  const here = pick(result)?.opsPerSec;
+  const base = pick(node)?.opsPerSec;
   return here === undefined || base === undefined ? undefined : here / base;
 }
 
 /** A run's raw write row (no fsync): the limit of a batched single-writer commit. */
 function rawWrite(result: SuiteResult | undefined): Row | undefined {
   return find(result, "put.batched", (s) => s === RAW_WRITE);
-}
-
-/** This run's raw write rate over Node's, or undefined if either is missing. */
-function writeRatio(result: SuiteResult, node: SuiteResult | undefined): number | undefined {
-  const here = rawWrite(result)?.opsPerSec;
-  const base = rawWrite(node)?.opsPerSec;
-  return here === undefined || base === undefined ? undefined : here / base;
 }
 
 const isSelf = (s: string): boolean => s === SELF;
@@ -248,19 +248,17 @@ function runtimesSection(results: readonly SuiteResult[]): string[] {
       } |`,
     );
   }
-  const raws = results.map((r) => fastestRaw(r)?.opsPerSec);
-  const diskRatios = others.map((r) => diskRatio(r, node));
+  // The reference rows: each run's own rate and its ratio to Node's.
+  const reference = (label: string, pick: Reference): string => {
+    const rates = results.map((r) => pick(r)?.opsPerSec);
+    const ratios = others.map((r) => ratioToNode(pick, r, node));
+    return `| ${label} | ${rates.map((x) => (x === undefined ? "" : fmtInt(x))).join(" | ")} | ${
+      ratios.map((x) => (x === undefined ? "" : `${x.toFixed(2)}×`)).join(" | ")
+    } |`;
+  };
   lines.push(
-    `| the disk: the faster raw write+fdatasync row | ${
-      raws.map((x) => (x === undefined ? "" : fmtInt(x))).join(" | ")
-    } | ${diskRatios.map((x) => (x === undefined ? "" : `${x.toFixed(2)}×`)).join(" | ")} |`,
-  );
-  const writes = results.map((r) => rawWrite(r)?.opsPerSec);
-  const writeRatios = others.map((r) => writeRatio(r, node));
-  lines.push(
-    `| one write to the OS: the raw write row (no fsync) | ${
-      writes.map((x) => (x === undefined ? "" : fmtInt(x))).join(" | ")
-    } | ${writeRatios.map((x) => (x === undefined ? "" : `${x.toFixed(2)}×`)).join(" | ")} |`,
+    reference("the disk: the faster raw write+fdatasync row", fastestRaw),
+    reference("one write to the OS: the raw write row (no fsync)", rawWrite),
     "",
     "Each runtime's run measures the disk anew, minutes apart; the strict single-writer rows " +
       "follow the disk's rate in that run (second last line), and each batched single-writer " +
@@ -486,8 +484,8 @@ function targetsSection(results: readonly SuiteResult[]): string[] {
     // A strict single-writer row waits on the disk, a batched one on a write
     // call: where this runtime's own raw row was slower than Node's too, that
     // is named as the reason (the verdict stands).
-    const disk = diskRatio(r, node);
-    const write = writeRatio(r, node);
+    const disk = ratioToNode(fastestRaw, r, node);
+    const write = ratioToNode(rawWrite, r, node);
     for (const w of WORKLOADS) {
       const base = find(node, w.id, isSelf);
       const x = find(r, w.id, isSelf);

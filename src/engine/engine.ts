@@ -968,6 +968,11 @@ export class Engine {
   /** Keeps a commit for the validation of transactions that overlap it. */
   #remember(commit: Commit): void {
     this.#recent.push(commit);
+    this.#index(commit);
+  }
+
+  /** Enters a commit's keys in #recentWrites. */
+  #index(commit: Commit): void {
     const index = this.#recentWrites;
     for (let i = 0; i < commit.ids.length; i++) index.set(commit.ids[i]!, commit.version);
   }
@@ -987,7 +992,7 @@ export class Engine {
       if (index.size > 0) index.clear();
     } else if (index.size >= this.#recentWritesRebuildAt) {
       index.clear();
-      for (const c of this.#recent) for (const id of c.ids) index.set(id, c.version);
+      for (const c of this.#recent) this.#index(c);
       this.#recentWritesRebuildAt = Math.max(RECENT_WRITES_REBUILD_KEYS, 2 * index.size);
     }
   }
