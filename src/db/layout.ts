@@ -6,7 +6,7 @@
  * space (run records and their indices, the expiry index); runs get numbers
  * from 1 when created. A run's data therefore lies in one contiguous range,
  * `[u32(n), u32(n + 1))`, which is what cascading delete removes, and the
- * store's 16-byte inline key head holds 11 bytes of the user's key instead
+ * store's 24-byte inline key head holds 19 bytes of the user's key instead
  * of a shared run id.
  *
  * Integers are big-endian, strings escaped and terminated (src/core/keys.ts),

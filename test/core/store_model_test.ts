@@ -94,16 +94,17 @@ class Model {
   }
 }
 
-// Keys that collide, share long prefixes (beyond the 16-byte inline head),
-// sit at 0x00/0xFF edges, or are empty.
+// Keys that collide, share long prefixes (up to, across and beyond the
+// store's 24-byte inline head), sit at 0x00/0xFF edges, or are empty.
 const ALPHABET = [0x00, 0x01, 0x61, 0x62, 0xfe, 0xff];
 const smallKey = fc.array(fc.constantFrom(...ALPHABET), { maxLength: 3 }).map((a) =>
   new Uint8Array(a)
 );
 const LONG_PREFIXES = [
   new Uint8Array(16).fill(0x61),
-  new Uint8Array(20).fill(0xff),
-  new Uint8Array(15),
+  new Uint8Array(23),
+  new Uint8Array(24).fill(0x61),
+  new Uint8Array(28).fill(0xff),
 ];
 const longKey = fc.tuple(fc.constantFrom(...LONG_PREFIXES), smallKey).map(([p, s]) => {
   const k = new Uint8Array(p.length + s.length);
