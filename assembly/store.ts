@@ -27,6 +27,16 @@
 // Child i of an internal node holds the keys k with sep[i-1] <= k < sep[i].
 
 import { mem_alloc, mem_free } from "./memory";
+import {
+  hashKey,
+  indexActive,
+  indexCount,
+  indexFree,
+  indexGet,
+  indexRemove,
+  indexReserve,
+  indexSet,
+} from "./hash";
 
 // ---- limits (mirrored in src/core/store.ts; documented in docs/ARCHITECTURE.md)
 
@@ -226,6 +236,8 @@ let innerPoolSize: i32 = 0;
  */
 export function pool_fill(tree: usize): void {
   stockPools(2, 2 * store_height(tree) + 1);
+  // Room for one more key besides those staged commits were promised.
+  if (tree == liveTree) indexReserve(treeCount(tree) + <u32>promisedKeys + 1);
 }
 
 function stockPools(leaves: i32, inner: i32): void {
@@ -383,8 +395,13 @@ function upperBound(node: usize): i32 {
 
 // ---- trees and snapshots
 
-/** Creates an empty tree and returns its record. Traps when out of memory. */
-export function store_new(): usize {
+/**
+ * The live tree: the one tree of this instance that writes change, and the
+ * one the hash index (hash.ts) mirrors. Snapshots are other tree records.
+ */
+let liveTree: usize = 0;
+
+function treeRecord(): usize {
   const tree = mem_alloc(TREE_BYTES);
   store<u32>(tree, 0);
   store<u32>(tree, 0, 4);
@@ -393,11 +410,22 @@ export function store_new(): usize {
 }
 
 /**
+ * Creates the instance's live tree, empty, and returns its record. Traps
+ * when out of memory.
+ */
+export function store_new(): usize {
+  assert(liveTree == 0, "store_new: this instance has its live tree");
+  const tree = treeRecord();
+  liveTree = tree;
+  return tree;
+}
+
+/**
  * Takes an O(1) snapshot: a new tree record sharing the root. It reads like a
  * tree and is released with store_free. Traps when out of memory.
  */
 export function snapshot_take(tree: usize): usize {
-  const snap = store_new();
+  const snap = treeRecord();
   const root = treeRoot(tree);
   if (root != 0) incref(root);
   memory.copy(snap, tree, TREE_BYTES);
@@ -408,6 +436,10 @@ export function snapshot_take(tree: usize): usize {
 export function store_free(tree: usize): void {
   releaseNode(treeRoot(tree));
   mem_free(tree);
+  if (tree == liveTree) {
+    indexFree();
+    liveTree = 0;
+  }
 }
 
 /** Releases the live tree, everything only it held, and the node pools. */
@@ -449,8 +481,12 @@ export function cursor_batch(): usize {
 
 // ---- point reads
 
-/** Looks up the key in the scratch buffer; returns its blob or 0. */
+/**
+ * Looks up the key in the scratch buffer; returns its blob or 0. The live
+ * tree answers from the hash index, a snapshot from its nodes.
+ */
 export function get(tree: usize, keyLen: u32): usize {
+  if (tree == liveTree && indexActive()) return indexGet(scratch, keyLen, hashKey(scratch, keyLen));
   return getAt(tree, scratch, keyLen);
 }
 
@@ -547,15 +583,16 @@ export function apply_progress(): u32 {
 // commit_apply or commit_discard. Out of memory there refuses the commit
 // before anything happened (stage_abort frees the partial staging).
 
-/** Pool stock promised to staged commits not yet applied. */
+/** Pool stock and index room promised to staged commits not yet applied. */
 let promisedLeaves: i32 = 0;
 let promisedInner: i32 = 0;
+let promisedKeys: i32 = 0;
 /** The block commit_stage is filling (for stage_abort after a trap). */
 let staging: usize = 0;
 /** Pool stock kept between commits, in writes' worth (more is freed after a commit). */
 const POOL_KEEP_WRITES: i32 = 64;
-/** Staged block header: [leaves i32][inner i32], then the payload. */
-const STAGED_HEADER: usize = 8;
+/** Staged block header: [leaves i32][inner i32][puts i32][unused], then the payload. */
+const STAGED_HEADER: usize = 16;
 
 /**
  * Stages the commit payload at `ptr` (`len` bytes, already checked by the
@@ -567,16 +604,19 @@ export function commit_stage(tree: usize, ptr: usize, len: u32): usize {
   const block = mem_alloc(STAGED_HEADER + <usize>len);
   store<i32>(block, 0);
   store<i32>(block, 0, 4);
+  store<i32>(block, 0, 8);
   memory.copy(block + STAGED_HEADER, ptr, len);
   staging = block;
   const n = load<u32>(block, STAGED_HEADER);
   let at = block + STAGED_HEADER + 4;
+  let puts: i32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const kind = load<u8>(at);
     const keyLen = load<u32>(at, 1);
     const keyAt = at + 5;
     const next = keyAt + <usize>keyLen;
     if (kind == 1) {
+      puts++;
       const valueLen = load<u32>(next);
       const blob = mem_alloc(BLOB_HEADER + <usize>keyLen + <usize>valueLen);
       store<u32>(blob, 1);
@@ -604,10 +644,13 @@ export function commit_stage(tree: usize, ptr: usize, len: u32): usize {
   if (treeLeaves < leaves) leaves = treeLeaves;
   if (treeInner < inner) inner = treeInner;
   stockPools(promisedLeaves + leaves, promisedInner + inner);
+  if (tree == liveTree) indexReserve(treeCount(tree) + <u32>(promisedKeys + puts));
   promisedLeaves += leaves;
   promisedInner += inner;
+  promisedKeys += puts;
   store<i32>(block, leaves);
   store<i32>(block, inner, 4);
+  store<i32>(block, puts, 8);
   staging = 0;
   return block;
 }
@@ -655,7 +698,8 @@ export function commit_apply(tree: usize, block: usize): u32 {
     if (kind == 3) {
       const blob = <usize>load<u32>(at);
       at += 4 + <usize>blobValueLen(blob);
-      pool_fill(tree);
+      // Promised stock: the pools and the index room commit_stage reserved.
+      stockPools(2, 2 * store_height(tree) + 1);
       put_blob(tree, blob);
     } else {
       delAt(tree, keyAt, keyLen);
@@ -677,6 +721,7 @@ export function commit_discard(block: usize): void {
 function unpromise(block: usize): void {
   promisedLeaves -= load<i32>(block);
   promisedInner -= load<i32>(block, 4);
+  promisedKeys -= load<i32>(block, 8);
   const keepLeaves = promisedLeaves + 2 * POOL_KEEP_WRITES;
   const keepInner = promisedInner + POOL_KEEP_WRITES * 9;
   while (leafPoolSize > keepLeaves) {
@@ -736,6 +781,9 @@ function descendForWrite(tree: usize): i32 {
 export function put_blob(tree: usize, blob: usize): i32 {
   const keyLen = blobKeyLen(blob);
   const entryBytes = <f64>keyLen + <f64>blobValueLen(blob);
+  // The index slot is set first: indexSet finds an old entry by its key,
+  // which the old blob still holds until it is released below.
+  if (tree == liveTree) indexSet(blob, hashKey(blobKey(blob), keyLen));
   setKey(blobKey(blob), keyLen);
   if (treeRoot(tree) == 0) {
     const leaf = newNode(KIND_LEAF);
@@ -831,9 +879,12 @@ export function del(tree: usize, keyLen: u32): i32 {
 
 /** Deletes the key at `ptr` (as {@link del}). */
 function delAt(tree: usize, ptr: usize, keyLen: u32): i32 {
-  if (getAt(tree, ptr, keyLen) == 0) return 0;
+  const live = tree == liveTree && indexActive();
+  const h = live ? hashKey(ptr, keyLen) : 0;
+  if ((live ? indexGet(ptr, keyLen, h) : getAt(tree, ptr, keyLen)) == 0) return 0;
+  setKey(ptr, keyLen); // stockForDelete walks the path of the search key
   stockForDelete(tree);
-  setKey(ptr, keyLen);
+  if (live) indexRemove(ptr, keyLen, h);
   const depth = descendForWrite(tree);
   const leaf = pathNodeAt(depth);
   const n = count(leaf);
@@ -847,7 +898,10 @@ function delAt(tree: usize, ptr: usize, keyLen: u32): i32 {
   releaseBlob(blob);
   rebalance(tree, depth);
   // An empty tree holds no memory, unless staged commits are promised stock.
-  if (treeRoot(tree) == 0 && promisedLeaves == 0 && promisedInner == 0) pool_drain();
+  if (treeRoot(tree) == 0 && promisedLeaves == 0 && promisedInner == 0 && promisedKeys == 0) {
+    pool_drain();
+    if (tree == liveTree) indexFree();
+  }
   return 1;
 }
 
@@ -1200,16 +1254,21 @@ export function cursor_close(c: usize): void {
  */
 export function store_check(tree: usize): i32 {
   const root = treeRoot(tree);
-  if (root == 0) return treeCount(tree) == 0 && treeBytes(tree) == 0 ? 0 : 1;
+  if (root == 0) {
+    if (treeCount(tree) != 0 || treeBytes(tree) != 0) return 1;
+    return tree == liveTree && indexCount() != 0 ? 17 : 0;
+  }
   // Walk every leaf in order with a cursor-like stack.
   checkKeys = 0;
   checkBytes = 0;
   checkPrev = 0;
   checkLeafDepth = -1;
+  checkLive = tree == liveTree;
   const r = checkNode(root, 0, 0, 0, true);
   if (r != 0) return r;
   if (checkKeys != treeCount(tree)) return 2;
   if (checkBytes != treeBytes(tree)) return 3;
+  if (tree == liveTree && indexCount() != treeCount(tree)) return 17;
   return 0;
 }
 
@@ -1217,6 +1276,7 @@ let checkKeys: u32 = 0;
 let checkBytes: f64 = 0;
 let checkPrev: usize = 0;
 let checkLeafDepth: i32 = -1;
+let checkLive: bool = false;
 
 // Recursion is bounded by the tree height (<= MAX_DEPTH), checked on entry.
 function checkNode(node: usize, depth: i32, lo: usize, hi: usize, isRoot: bool): i32 {
@@ -1247,6 +1307,12 @@ function checkNode(node: usize, depth: i32, lo: usize, hi: usize, isRoot: bool):
     if (n > 0 && checkPrev != 0 && keyCmp(checkPrev, slotBlob(slotAt(node, 0))) >= 0) return 16;
     for (let i = 0; i < n; i++) {
       const blob = slotBlob(slotAt(node, i));
+      // The live tree's hash index finds every key at its blob.
+      if (checkLive) {
+        const p = blobKey(blob);
+        const len = blobKeyLen(blob);
+        if (!indexActive() || indexGet(p, len, hashKey(p, len)) != blob) return 18;
+      }
       checkKeys++;
       checkBytes += <f64>blobKeyLen(blob) + <f64>blobValueLen(blob);
     }
