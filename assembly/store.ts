@@ -482,11 +482,16 @@ export function cursor_batch(): usize {
 // ---- point reads
 
 /**
- * Looks up the key in the scratch buffer; returns its blob or 0. The live
- * tree answers from the hash index, a snapshot from its nodes.
+ * Looks up the key in the scratch buffer; returns its blob or 0. The hash
+ * index answers for the live tree, and for a snapshot that still shares the
+ * live tree's root: a snapshot holds a reference to its root, so any write
+ * to the live tree since then copied the root, and equal roots mean equal
+ * contents. Other snapshots search their nodes.
  */
 export function get(tree: usize, keyLen: u32): usize {
-  if (tree == liveTree && indexActive()) return indexGet(scratch, keyLen, hashKey(scratch, keyLen));
+  if (indexActive() && treeRoot(tree) == treeRoot(liveTree)) {
+    return indexGet(scratch, keyLen, hashKey(scratch, keyLen));
+  }
   return getAt(tree, scratch, keyLen);
 }
 
