@@ -175,6 +175,33 @@ function rawWrite(result: SuiteResult | undefined): Row | undefined {
 
 const isSelf = (s: string): boolean => s === SELF;
 
+/**
+ * The peer row of `workload` that slowed most on this runtime against its
+ * own Node row, if it too is slower than Node by more than 1.5×: then the
+ * runtime, not this library, is what the row measures.
+ */
+export function slowPeer(
+  workload: string,
+  result: SuiteResult,
+  node: SuiteResult,
+): { subject: string; ratio: number } | undefined {
+  let worst: { subject: string; ratio: number } | undefined;
+  for (const x of result.rows) {
+    if (
+      x.workload !== workload || x.subject === SELF || isRaw(x.subject) || x.subject === RAW_WRITE
+    ) {
+      continue;
+    }
+    const base = find(node, workload, (s) => s === x.subject);
+    if (base === undefined) continue;
+    const ratio = x.opsPerSec / base.opsPerSec;
+    if (ratio < 1 / 1.5 && (worst === undefined || ratio < worst.ratio)) {
+      worst = { subject: x.subject, ratio };
+    }
+  }
+  return worst;
+}
+
 function workloadSection(w: Workload, results: readonly SuiteResult[]): string[] {
   const lines = [
     `### ${w.title}`,
@@ -493,10 +520,13 @@ function targetsSection(results: readonly SuiteResult[]): string[] {
       compared++;
       const k = x.opsPerSec / base.opsPerSec;
       if (k >= 1 / 1.5) continue;
+      const peer = slowPeer(w.id, r, node);
       const why = w.strict1 === true && disk !== undefined && disk < 1 / 1.5
         ? ` (the disk: raw row ${disk.toFixed(2)}×)`
         : w.batched1 === true && write !== undefined && write < 1 / 1.5
         ? ` (the write call: raw write row ${write.toFixed(2)}×)`
+        : peer !== undefined
+        ? ` (the runtime: ${peer.subject} ${peer.ratio.toFixed(2)}× of its Node rate too)`
         : "";
       slow.push(`${w.id} ${k.toFixed(2)}×${why}`);
     }

@@ -1,10 +1,11 @@
 // The bench report's merge of one runtime's several suite runs
 // (bench/_suite_lib.ts mergeRuns): each row from its fastest run with every
 // run's figure listed, recovery from the fastest first open, the appenders'
-// outcome from the worst run.
+// outcome from the worst run; and the report naming a peer that slowed too.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mergeRuns, type Row, type SuiteResult } from "../bench/_suite_lib.ts";
+import { mergeRuns, RAW_WRITE, type Row, type SuiteResult } from "../bench/_suite_lib.ts";
+import { slowPeer } from "../bench/_suite_report.ts";
 
 function row(workload: string, subject: string, opsPerSec: number): Row {
   return {
@@ -78,4 +79,37 @@ test("mergeRuns returns a single run as it is; refuses none and mixed runtimes",
   assert.equal(mergeRuns([a]), a);
   assert.throws(() => mergeRuns([]), RangeError);
   assert.throws(() => mergeRuns([a, run("bun", [], 5, 0)]), RangeError);
+});
+
+test("slowPeer names a peer slower than Node by more than 1.5× on the same runtime", () => {
+  const node = run(
+    "node",
+    [
+      row("list", "in-mem", 4000),
+      row("list", "lmdb-js", 3500),
+      row("list", "bun:sqlite FULL", 1000),
+    ],
+    1,
+    0,
+  );
+  const slowToo = run(
+    "bun",
+    [
+      row("list", "in-mem", 1000),
+      row("list", "lmdb-js", 850),
+      row("list", "bun:sqlite FULL", 990),
+    ],
+    1,
+    0,
+  );
+  assert.deepEqual(slowPeer("list", slowToo, node), { subject: "lmdb-js", ratio: 850 / 3500 });
+  // A peer that kept its Node rate, or one Node did not run, names nothing.
+  const fastPeers = run("bun", [row("list", "in-mem", 1000), row("list", "lmdb-js", 3000)], 1, 0);
+  assert.equal(slowPeer("list", fastPeers, node), undefined);
+  const onlyHere = run("bun", [row("list", "in-mem", 1000), row("list", "other", 10)], 1, 0);
+  assert.equal(slowPeer("list", onlyHere, node), undefined);
+  // The raw reference rows are the disk's and the write call's, never a peer.
+  const raw = run("bun", [row("put.batched", RAW_WRITE, 10)], 1, 0);
+  const rawNode = run("node", [row("put.batched", RAW_WRITE, 1000)], 1, 0);
+  assert.equal(slowPeer("put.batched", raw, rawNode), undefined);
 });
