@@ -20,10 +20,26 @@ import { mem_alloc, mem_free } from "./memory";
 
 const BLOB_HEADER: usize = 12;
 const MIN_CAP: u32 = 64;
+/** An old-table slot whose key moved to the new table (never a real entry: blob 0xFFFFFFFF). */
+const TOMB: u64 = 0xffffffffffffffff;
+/** Bytes of the next table zeroed per reserved key (its zeroing must end within cap/4 inserts: 64). */
+const ZERO_STEP: u32 = 256;
+/** Old slots drained per reserved key (draining must end within cap/4 inserts: 4). */
+const DRAIN_STEP: u32 = 16;
 
+/** The table writes go to. */
 let table: usize = 0;
 let cap: u32 = 0;
+/** Live keys in all (both tables while one drains). */
 let used: u32 = 0;
+/** The table being drained (0: none), its size, and the slots drained so far. */
+let old: usize = 0;
+let oldCap: u32 = 0;
+let migrated: u32 = 0;
+/** The next table being zeroed (0: none), its size, and the bytes zeroed so far. */
+let next: usize = 0;
+let nextCap: u32 = 0;
+let zeroed: usize = 0;
 
 /** 32-bit hash of `len` bytes at `p` (64-bit multiply-xorshift, murmur3's finalizer). */
 export function hashKey(p: usize, len: u32): u32 {
@@ -67,6 +83,10 @@ export function hashKey(p: usize, len: u32): u32 {
   return true;
 }
 
+@inline function slot(t: usize, i: u32): usize {
+  return t + (<usize>i << 3);
+}
+
 /** True when the index is in use (it is built from the first write on). */
 export function indexActive(): bool {
   return table != 0;
@@ -77,20 +97,49 @@ export function indexCount(): u32 {
   return used;
 }
 
-/** The blob of the key at `p` (`len` bytes, hash `h`), or 0. */
-export function indexGet(p: usize, len: u32, h: u32): usize {
+/** The slot of the key in the write table, or -1. */
+function findNew(p: usize, len: u32, h: u32): i64 {
   const mask = cap - 1;
   let i = h & mask;
   while (true) {
-    const e = load<u64>(table + (<usize>i << 3));
-    if (e == 0) return 0;
-    if (<u32>(e >> 32) == h) {
-      const blob = <usize>(<u32>e);
-      if (sameKey(blob, p, len)) return blob;
+    const e = load<u64>(slot(table, i));
+    if (e == 0) return -1;
+    if (<u32>(e >> 32) == h && sameKey(<usize>(<u32>e), p, len)) return <i64>i;
+    i = (i + 1) & mask;
+  }
+  return -1;
+}
+
+/** The slot of the key where it is live in the draining table, or -1. */
+function findOld(p: usize, len: u32, h: u32): i64 {
+  if (old == 0) return -1;
+  const mask = oldCap - 1;
+  let i = h & mask;
+  while (true) {
+    const e = load<u64>(slot(old, i));
+    if (e == 0) return -1;
+    if (e != TOMB && i >= migrated && <u32>(e >> 32) == h && sameKey(<usize>(<u32>e), p, len)) {
+      return <i64>i;
     }
     i = (i + 1) & mask;
   }
-  return 0;
+  return -1;
+}
+
+/** The blob of the key at `p` (`len` bytes, hash `h`), or 0. */
+export function indexGet(p: usize, len: u32, h: u32): usize {
+  let at = findNew(p, len, h);
+  if (at >= 0) return <usize>(<u32>load<u64>(slot(table, <u32>at)));
+  at = findOld(p, len, h);
+  return at >= 0 ? <usize>(<u32>load<u64>(slot(old, <u32>at))) : 0;
+}
+
+/** Puts an entry whose key is in neither table into the write table. */
+function insertNew(entry: u64): void {
+  const mask = cap - 1;
+  let i = <u32>(entry >> 32) & mask;
+  while (load<u64>(slot(table, i)) != 0) i = (i + 1) & mask;
+  store<u64>(slot(table, i), entry);
 }
 
 /**
@@ -98,83 +147,143 @@ export function indexGet(p: usize, len: u32, h: u32): usize {
  * reserved room (indexReserve) for it; `h` is the hash of the blob's key.
  */
 export function indexSet(blob: usize, h: u32): void {
+  assert(table != 0, "index: indexReserve was not called");
   const len = load<u32>(blob, 4);
   const p = blob + BLOB_HEADER;
-  const mask = cap - 1;
-  let i = h & mask;
   const entry = (<u64>h << 32) | <u64>(<u32>blob);
-  while (true) {
-    const at = table + (<usize>i << 3);
-    const e = load<u64>(at);
-    if (e == 0) {
-      store<u64>(at, entry);
-      used++;
-      return;
-    }
-    if (<u32>(e >> 32) == h && sameKey(<usize>(<u32>e), p, len)) {
-      store<u64>(at, entry);
-      return;
-    }
-    i = (i + 1) & mask;
+  const at = findNew(p, len, h);
+  if (at >= 0) {
+    store<u64>(slot(table, <u32>at), entry);
+    return;
   }
+  const was = findOld(p, len, h);
+  if (was >= 0) store<u64>(slot(old, <u32>was), TOMB); // moves to the new table
+  else used++;
+  insertNew(entry);
 }
 
 /** Removes the key at `p` (hash `h`); it must be in the index. */
 export function indexRemove(p: usize, len: u32, h: u32): void {
-  const mask = cap - 1;
-  let i = h & mask;
-  while (true) {
-    const e = load<u64>(table + (<usize>i << 3));
-    assert(e != 0, "index: removed key missing");
-    if (<u32>(e >> 32) == h && sameKey(<usize>(<u32>e), p, len)) break;
-    i = (i + 1) & mask;
+  used--;
+  const at = findNew(p, len, h);
+  if (at < 0) {
+    const was = findOld(p, len, h);
+    assert(was >= 0, "index: removed key missing");
+    store<u64>(slot(old, <u32>was), TOMB);
+    return;
   }
   // Backward shift: move each later entry of the run into the hole when its
   // home slot does not lie cyclically in (hole, j].
-  let hole = i;
-  let j = i;
+  const mask = cap - 1;
+  let hole = <u32>at;
+  let j = hole;
   while (true) {
     j = (j + 1) & mask;
-    const e = load<u64>(table + (<usize>j << 3));
+    const e = load<u64>(slot(table, j));
     if (e == 0) break;
     const home = <u32>(e >> 32) & mask;
     const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
     if (!stays) {
-      store<u64>(table + (<usize>hole << 3), e);
+      store<u64>(slot(table, hole), e);
       hole = j;
     }
   }
-  store<u64>(table + (<usize>hole << 3), 0);
-  used--;
+  store<u64>(slot(table, hole), 0);
+}
+
+/** Moves up to `n` slots of the draining table to the write table; frees it when done. */
+function drain(n: u32): void {
+  while (old != 0 && n > 0) {
+    const e = load<u64>(slot(old, migrated));
+    if (e != 0 && e != TOMB) insertNew(e);
+    migrated++;
+    n--;
+    if (migrated == oldCap) {
+      mem_free(old);
+      old = 0;
+      oldCap = 0;
+      migrated = 0;
+    }
+  }
+}
+
+/** Zeroes up to `n` more bytes of the next table; once all are, it becomes the write table. */
+function zeroNext(n: usize): void {
+  const bytes = <usize>nextCap << 3;
+  const k = bytes - zeroed < n ? bytes - zeroed : n;
+  memory.fill(next + zeroed, 0, k);
+  zeroed += k;
+  if (zeroed < bytes) return;
+  drain(u32.MAX_VALUE); // never two tables draining at once
+  old = table;
+  oldCap = cap;
+  migrated = 0;
+  table = next;
+  cap = nextCap;
+  next = 0;
+  nextCap = 0;
+  zeroed = 0;
+}
+
+@inline function fits(keys: u64, size: u32): bool {
+  return keys * 4 <= <u64>size * 3;
 }
 
 /**
- * Makes room for `keys` keys in all at a load of at most 3/4. Traps when out
- * of memory before changing anything (the old table stays as it was).
+ * Makes room for `keys` keys in all, `added` of them new to this call's
+ * write (or staged commit), and moves the growth along by a step per added
+ * key. Traps when out of memory before changing anything.
  */
-export function indexReserve(keys: u32): void {
-  if (table != 0 && <u64>keys * 4 <= <u64>cap * 3) return;
-  let want: u32 = table == 0 ? MIN_CAP : cap;
-  while (<u64>keys * 4 > <u64>want * 3) want <<= 1;
-  const next = mem_alloc(<usize>want << 3);
-  memory.fill(next, 0, <usize>want << 3);
-  const mask = want - 1;
-  for (let i: u32 = 0; i < cap; i++) {
-    const e = load<u64>(table + (<usize>i << 3));
-    if (e == 0) continue;
-    let k = <u32>(e >> 32) & mask;
-    while (load<u64>(next + (<usize>k << 3)) != 0) k = (k + 1) & mask;
-    store<u64>(next + (<usize>k << 3), e);
+export function indexReserve(keys: u32, added: u32): void {
+  if (table == 0) {
+    let want: u32 = MIN_CAP;
+    while (!fits(keys, want)) want <<= 1;
+    table = mem_alloc(<usize>want << 3);
+    memory.fill(table, 0, <usize>want << 3);
+    cap = want;
+    return;
   }
-  if (table != 0) mem_free(table);
-  table = next;
-  cap = want;
+  const steps = added == 0 ? 1 : added;
+  if (old != 0) drain(<u32>min<u64>(<u64>steps * DRAIN_STEP, u32.MAX_VALUE));
+  else if (next != 0) zeroNext(<usize>min<u64>(<u64>steps * ZERO_STEP, <u64>u32.MAX_VALUE));
+  if (!fits(keys, cap)) {
+    // Out of room before the growth is done: finish it now.
+    drain(u32.MAX_VALUE);
+    if (next != 0 && !fits(keys, nextCap)) {
+      mem_free(next);
+      next = 0;
+      nextCap = 0;
+      zeroed = 0;
+    }
+    if (next == 0) startNext(keys);
+    zeroNext(<usize>nextCap << 3);
+    drain(u32.MAX_VALUE);
+  } else if (next == 0 && old == 0 && <u64>keys * 2 > <u64>cap) {
+    startNext(keys);
+  }
 }
 
-/** Frees the table (the tree is empty or closed). */
+/** Allocates the next table: twice the size, or more to hold `keys`. */
+function startNext(keys: u32): void {
+  let want: u32 = cap << 1;
+  while (!fits(keys, want)) want <<= 1;
+  next = mem_alloc(<usize>want << 3);
+  nextCap = want;
+  zeroed = 0;
+}
+
+/** Frees the tables (the tree is empty or closed). */
 export function indexFree(): void {
   if (table != 0) mem_free(table);
+  if (old != 0) mem_free(old);
+  if (next != 0) mem_free(next);
   table = 0;
   cap = 0;
   used = 0;
+  old = 0;
+  oldCap = 0;
+  migrated = 0;
+  next = 0;
+  nextCap = 0;
+  zeroed = 0;
 }

@@ -237,7 +237,7 @@ let innerPoolSize: i32 = 0;
 export function pool_fill(tree: usize): void {
   stockPools(2, 2 * store_height(tree) + 1);
   // Room for one more key besides those staged commits were promised.
-  if (tree == liveTree) indexReserve(treeCount(tree) + <u32>promisedKeys + 1);
+  if (tree == liveTree) indexReserve(treeCount(tree) + <u32>promisedKeys + 1, 1);
 }
 
 function stockPools(leaves: i32, inner: i32): void {
@@ -649,7 +649,7 @@ export function commit_stage(tree: usize, ptr: usize, len: u32): usize {
   if (treeLeaves < leaves) leaves = treeLeaves;
   if (treeInner < inner) inner = treeInner;
   stockPools(promisedLeaves + leaves, promisedInner + inner);
-  if (tree == liveTree) indexReserve(treeCount(tree) + <u32>(promisedKeys + puts));
+  if (tree == liveTree) indexReserve(treeCount(tree) + <u32>(promisedKeys + puts), <u32>puts);
   promisedLeaves += leaves;
   promisedInner += inner;
   promisedKeys += puts;
