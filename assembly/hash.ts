@@ -3,9 +3,10 @@
 // A B+tree lookup among 100,000 keys walks three nodes and binary-searches
 // each: about fifteen cache (and, on a virtual machine, TLB) misses, which
 // measured ~0.9 µs of a 1.9 µs get. A probe of this table is one miss, and
-// the blob it finds is the one the read needs anyway. Snapshots keep using
-// the tree: the index mirrors only the live tree, and store.ts updates it in
-// the same steps that change the live tree's leaves (put_blob, delAt).
+// the blob it finds is the one the read needs anyway. The index mirrors only
+// the live tree (and so serves a snapshot only while it shares the live
+// root; see get in store.ts), and store.ts updates it in the same steps that
+// change the live tree's leaves (put_blob, delAt).
 //
 // Layout: open addressing with linear probing, `cap` (a power of two) slots
 // of u64 = [hash u32 (high)][blob u32 (low)], 0 = empty. A key's home slot is
@@ -15,6 +16,18 @@
 // below 3/4. The table grows only in indexReserve, which the stocking steps
 // call (pool_fill, commit_stage) before a write changes anything, so a write
 // never allocates here (see memory.ts on out of memory).
+//
+// Growth is spread over the puts that follow, so no single put pays for a
+// whole table (at 1M keys, 16 MB: one put took 59-67 ms growing it in one
+// step on this project's VM, mostly page faults). Past half full, the table
+// twice the size is allocated and zeroed a slice per reservation; once
+// zeroed it takes the writes, and the old one drains a slice of slots per
+// reservation. While it drains, a key is live in exactly one table: in the
+// new one, or in an old slot at or past `migrated` that is not a tombstone.
+// The old table is never written except to turn a slot into a tombstone, so
+// its probe chains stay whole; a lookup tries the new table, then the old.
+// A reservation that needs more room than the table has finishes the growth
+// at once.
 
 import { mem_alloc, mem_free } from "./memory";
 

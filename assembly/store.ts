@@ -6,16 +6,19 @@
 //   Tree    [root u32][count u32][bytes f64]                        16 bytes
 //   Blob    [rc u32][keyLen u32][valueLen u32][key][value]          one per put
 //   Node    [rc u32][kind u16][n u16] then, by kind:
-//     leaf      n slots (+1 spare)              slot = [head0 u64][head1 u64][head2 u64][keyLen u32][blob u32]
+//     leaf      n slots (+1 spare)
+//               slot = [head0 u64][head1 u64][head2 u64][keyLen u32][blob u32]
 //     internal  n separator slots (+1 spare), then n+1 children (+1 spare) as u32
 //
 // A slot keeps the first 24 bytes of its key inline (zero-padded, read as
 // three big-endian u64), so most comparisons never leave the node: a run's
 // KV key spends 5 of them on the run number and tag, and keys that share a
-// prefix ("g/042/00042…") differ only after it. With 16 bytes, a lookup
-// among 100,000 such keys spent ~15% of its time on blob tails (cache misses). The blob holds
-// the whole key and the value; separators in internal nodes are references to
-// blobs too (the first key of the right node at the time of a split).
+// prefix ("g/042/00042…") differ only after it (with 16 bytes, a lookup
+// among 100,000 such keys spent ~15% of its time on blob tails, cache
+// misses). The blob holds the whole key and the value; separators in
+// internal nodes are references to blobs too (the first key of the right
+// node at the time of a split). Point reads of the live tree go through a
+// hash index instead (hash.ts).
 //
 // Every node and blob carries a reference count: the number of parents (or
 // Tree records) that point to it. A snapshot is a new Tree record pointing at
