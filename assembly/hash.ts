@@ -285,8 +285,64 @@ function startNext(keys: u32): void {
   zeroed = 0;
 }
 
+// ---- bulk build (recovery): entries inserted in the order of their home
+// slots' pages, so the table is written a page at a time, not at random.
+
+/** Home-slot buckets of a bulk build, at most (a bucket of 512 slots is one 4 KiB page). */
+const BUILD_BUCKETS_BITS: u32 = 12;
+const buildCounts: usize = memory.data(((1 << BUILD_BUCKETS_BITS) + 1) * 4, 16);
+/** The bulk build's scratch: n entries as filled, then n sorted by bucket. */
+let buildTmp: usize = 0;
+
+/**
+ * Starts a bulk build of an index of `n` keys (the index must be empty):
+ * allocates the table and returns a buffer the caller fills with the n
+ * entries (hash << 32 | blob) before indexBuildEnd. Traps when out of memory;
+ * whatever it allocated is freed by the next call or by indexFree.
+ */
+export function indexBuildBegin(n: u32): usize {
+  indexFree();
+  buildTmp = mem_alloc(<usize>n << 4);
+  indexReserve(n, 0);
+  return buildTmp;
+}
+
+/** Inserts the `n` entries the caller put in the buffer indexBuildBegin returned. */
+export function indexBuildEnd(n: u32): void {
+  const src = buildTmp;
+  const dst = buildTmp + (<usize>n << 3);
+  const bits = <u32>ctz<u32>(cap);
+  const bbits = bits < BUILD_BUCKETS_BITS ? bits : BUILD_BUCKETS_BITS;
+  const shift = bits - bbits;
+  const buckets = <u32>1 << bbits;
+  const mask = cap - 1;
+  memory.fill(buildCounts, 0, (<usize>buckets + 1) << 2);
+  for (let i: u32 = 0; i < n; i++) {
+    const b = ((<u32>(load<u64>(src + (<usize>i << 3)) >> 32) & mask) >> shift) + 1;
+    store<u32>(buildCounts + (<usize>b << 2), load<u32>(buildCounts + (<usize>b << 2)) + 1);
+  }
+  for (let b: u32 = 1; b <= buckets; b++) {
+    const at = buildCounts + (<usize>b << 2);
+    store<u32>(at, load<u32>(at) + load<u32>(at - 4));
+  }
+  // buildCounts[b] is now where bucket b starts.
+  for (let i: u32 = 0; i < n; i++) {
+    const e = load<u64>(src + (<usize>i << 3));
+    const at = buildCounts + (<usize>((<u32>(e >> 32) & mask) >> shift) << 2);
+    const k = load<u32>(at);
+    store<u64>(dst + (<usize>k << 3), e);
+    store<u32>(at, k + 1);
+  }
+  for (let i: u32 = 0; i < n; i++) insertNew(load<u64>(dst + (<usize>i << 3)));
+  used = n;
+  mem_free(buildTmp);
+  buildTmp = 0;
+}
+
 /** Frees the tables (the tree is empty or closed). */
 export function indexFree(): void {
+  if (buildTmp != 0) mem_free(buildTmp);
+  buildTmp = 0;
   if (table != 0) mem_free(table);
   if (old != 0) mem_free(old);
   if (next != 0) mem_free(next);

@@ -33,6 +33,8 @@ import { mem_alloc, mem_free } from "./memory";
 import {
   hashKey,
   indexActive,
+  indexBuildBegin,
+  indexBuildEnd,
   indexCount,
   indexFree,
   indexGet,
@@ -240,7 +242,7 @@ let innerPoolSize: i32 = 0;
 export function pool_fill(tree: usize): void {
   stockPools(2, 2 * store_height(tree) + 1);
   // Room for one more key besides those staged commits were promised.
-  if (tree == liveTree) indexReserve(treeCount(tree) + <u32>promisedKeys + 1, 1);
+  if (tree == liveTree && !indexOff) indexReserve(treeCount(tree) + <u32>promisedKeys + 1, 1);
 }
 
 function stockPools(leaves: i32, inner: i32): void {
@@ -403,6 +405,53 @@ function upperBound(node: usize): i32 {
  * one the hash index (hash.ts) mirrors. Snapshots are other tree records.
  */
 let liveTree: usize = 0;
+/**
+ * The hash index is off (index_suspend): writes leave it alone and reads
+ * walk the tree, until index_resume builds it from the leaves in one pass.
+ * Recovery replays its log this way: building the index once, in the order
+ * of its pages, costs less than keeping it through every replayed write.
+ */
+let indexOff: bool = false;
+
+/** Drops the hash index until index_resume (see indexOff). */
+export function index_suspend(): void {
+  indexFree();
+  indexOff = true;
+}
+
+/**
+ * Builds the hash index of the live tree from its leaves and turns it back
+ * on. Traps when out of memory; the index then stays off, which reads and
+ * writes handle (they search the tree), and a later call may try again.
+ */
+export function index_resume(): void {
+  if (!indexOff || liveTree == 0) return;
+  const n = treeCount(liveTree);
+  if (n > 0) {
+    const buf = indexBuildBegin(n);
+    const end = indexEntries(treeRoot(liveTree), buf);
+    assert(end == buf + (<usize>n << 3), "index_resume: key count");
+    indexBuildEnd(n);
+  }
+  indexOff = false;
+}
+
+/** Writes the index entry of every key under `node` from `at` on; returns the end. */
+function indexEntries(node: usize, at: usize): usize {
+  // Recursion is bounded by the tree height (<= MAX_DEPTH).
+  const n = count(node);
+  if (kind(node) == KIND_LEAF) {
+    for (let i = 0; i < n; i++) {
+      const blob = slotBlob(slotAt(node, i));
+      const h = hashKey(blobKey(blob), blobKeyLen(blob));
+      store<u64>(at, (<u64>h << 32) | <u64>(<u32>blob));
+      at += 8;
+    }
+    return at;
+  }
+  for (let i = 0; i <= n; i++) at = indexEntries(childAt(node, i), at);
+  return at;
+}
 
 function treeRecord(): usize {
   const tree = mem_alloc(TREE_BYTES);
@@ -652,7 +701,9 @@ export function commit_stage(tree: usize, ptr: usize, len: u32): usize {
   if (treeLeaves < leaves) leaves = treeLeaves;
   if (treeInner < inner) inner = treeInner;
   stockPools(promisedLeaves + leaves, promisedInner + inner);
-  if (tree == liveTree) indexReserve(treeCount(tree) + <u32>(promisedKeys + puts), <u32>puts);
+  if (tree == liveTree && !indexOff) {
+    indexReserve(treeCount(tree) + <u32>(promisedKeys + puts), <u32>puts);
+  }
   promisedLeaves += leaves;
   promisedInner += inner;
   promisedKeys += puts;
@@ -791,7 +842,7 @@ export function put_blob(tree: usize, blob: usize): i32 {
   const entryBytes = <f64>keyLen + <f64>blobValueLen(blob);
   // The index slot is set first: indexSet finds an old entry by its key,
   // which the old blob still holds until it is released below.
-  if (tree == liveTree) indexSet(blob, hashKey(blobKey(blob), keyLen));
+  if (tree == liveTree && !indexOff) indexSet(blob, hashKey(blobKey(blob), keyLen));
   setKey(blobKey(blob), keyLen);
   if (treeRoot(tree) == 0) {
     const leaf = newNode(KIND_LEAF);
@@ -1264,19 +1315,19 @@ export function store_check(tree: usize): i32 {
   const root = treeRoot(tree);
   if (root == 0) {
     if (treeCount(tree) != 0 || treeBytes(tree) != 0) return 1;
-    return tree == liveTree && indexCount() != 0 ? 17 : 0;
+    return tree == liveTree && !indexOff && indexCount() != 0 ? 17 : 0;
   }
   // Walk every leaf in order with a cursor-like stack.
   checkKeys = 0;
   checkBytes = 0;
   checkPrev = 0;
   checkLeafDepth = -1;
-  checkLive = tree == liveTree;
+  checkLive = tree == liveTree && !indexOff;
   const r = checkNode(root, 0, 0, 0, true);
   if (r != 0) return r;
   if (checkKeys != treeCount(tree)) return 2;
   if (checkBytes != treeBytes(tree)) return 3;
-  if (tree == liveTree && indexCount() != treeCount(tree)) return 17;
+  if (tree == liveTree && !indexOff && indexCount() != treeCount(tree)) return 17;
   return 0;
 }
 

@@ -168,6 +168,8 @@ export interface StoreExports {
   stage_abort(): void;
   commit_apply(tree: number, block: number): number;
   commit_discard(block: number): void;
+  index_suspend(): void;
+  index_resume(): void;
 }
 
 /**
@@ -1051,6 +1053,32 @@ export class OrderedStore extends ReadableStore {
     } finally {
       heap.unstage(at);
     }
+  }
+
+  /**
+   * @internal Turns the core's hash index of point reads off until
+   * {@link resumeIndex}: for recovery, where building it once from the
+   * finished tree costs less than keeping it through every replayed write.
+   * Reads stay correct meanwhile (they search the tree).
+   *
+   * @throws {ClosedError} If closed.
+   */
+  suspendIndex(): void {
+    this.live("suspend the index");
+    this.heap.x.index_suspend();
+  }
+
+  /**
+   * @internal Builds the hash index from the tree and turns it back on.
+   *
+   * @throws {OutOfMemoryError} If the memory cannot hold the index; it then
+   *   stays off, and reads and writes still work (they search the tree).
+   * @throws {ClosedError} If closed.
+   */
+  resumeIndex(): void {
+    this.live("resume the index");
+    const x = this.heap.x;
+    this.heap.call("build the index", () => (x.index_resume(), 0));
   }
 
   /**

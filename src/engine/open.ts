@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ClosedError, LockedError, StorageError } from "../errors.ts";
+import { ClosedError, LockedError, OutOfMemoryError, StorageError } from "../errors.ts";
 import { mkdirDurable } from "../fs/durable.ts";
 import { type FileAdapter, type FileLock, FsError } from "../fs/types.ts";
 import { OrderedStore } from "../core/store.ts";
@@ -118,6 +118,8 @@ export async function openEngine(options: OpenEngineOptions): Promise<OpenEngine
   try {
     await mkdirDurable(fs, dir);
     lock = await fs.lock(dir);
+    // The point-read index is built once the tree is whole (store.ts).
+    store.suspendIndex();
     const checkpoint = await loadCheckpoint(fs, dir, (key, value) => store.put(key, value));
     const afterVersion = checkpoint?.version ?? 0;
     // Apply as we read: the payload is a view, valid only during the call.
@@ -127,6 +129,13 @@ export async function openEngine(options: OpenEngineOptions): Promise<OpenEngine
       (_version, payload) => applyPayload(store, payload),
       { afterVersion, ...(options.salvage === undefined ? {} : { salvage: options.salvage }) },
     );
+    try {
+      store.resumeIndex();
+    } catch (err) {
+      // A store recovered right at its memory cap works without the index:
+      // its reads search the tree.
+      if (!(err instanceof OutOfMemoryError)) throw err;
+    }
     const wal = await WalWriter.open(fs, dir, recovered, {
       durability,
       ...(options.syncIntervalMs === undefined ? {} : { syncIntervalMs: options.syncIntervalMs }),
