@@ -360,3 +360,31 @@ test("the point-read index can be suspended and rebuilt: reads, writes and the i
   empty.close();
   store.close();
 });
+
+test("a store too full to build its index works without it, and builds it once there is room", () => {
+  const store = new OrderedStore({ maxMemoryBytes: 16 << 20 });
+  store.suspendIndex();
+  const value = new Uint8Array(100).fill(3);
+  let stored = 0;
+  try {
+    for (;; stored++) store.put(`key/${stored}`, value);
+  } catch (err) {
+    assert.ok(err instanceof OutOfMemoryError, `expected OutOfMemoryError, got ${err}`);
+  }
+  // The index would need a table and a build buffer the memory cannot hold.
+  assert.throws(() => store.resumeIndex(), OutOfMemoryError);
+  store.checkInvariants();
+  assert.equal(store.count(), stored);
+  for (let i = 0; i < stored; i += 97) assert.deepEqual(store.get(`key/${i}`), value);
+  assert.equal(store.get("key/absent"), undefined);
+  // Without the index, deletes and puts go on; with room again (the first
+  // half, adjacent blocks that coalesce), it builds.
+  for (let i = 0; i < stored / 2; i++) assert.equal(store.delete(`key/${i}`), true);
+  store.put("after", value);
+  store.resumeIndex();
+  store.checkInvariants(); // rules 17 and 18: the index holds exactly the tree's keys
+  assert.deepEqual(store.get("after"), value);
+  assert.equal(store.get("key/0"), undefined);
+  assert.deepEqual(store.get(`key/${stored - 1}`), value);
+  store.close();
+});
