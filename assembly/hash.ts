@@ -110,13 +110,16 @@ export function indexCount(): u32 {
   return used;
 }
 
-/** The slot of the key in the write table, or -1. */
+/**
+ * The slot of the key in the write table, or, when it is not there,
+ * -1 - the empty slot that ends its probe chain (where an insert goes).
+ */
 function findNew(p: usize, len: u32, h: u32): i64 {
   const mask = cap - 1;
   let i = h & mask;
   while (true) {
     const e = load<u64>(slot(table, i));
-    if (e == 0) return -1;
+    if (e == 0) return -1 - <i64>i;
     if (<u32>(e >> 32) == h && sameKey(<usize>(<u32>e), p, len)) return <i64>i;
     i = (i + 1) & mask;
   }
@@ -172,7 +175,7 @@ export function indexSet(blob: usize, h: u32): void {
   const was = findOld(p, len, h);
   if (was >= 0) store<u64>(slot(old, <u32>was), TOMB); // moves to the new table
   else used++;
-  insertNew(entry);
+  store<u64>(slot(table, <u32>(-1 - at)), entry);
 }
 
 /** Removes the key at `p` (hash `h`); it must be in the index. */
