@@ -318,6 +318,12 @@ export interface Scope {
    */
   exec<T>(fn: (ctx: TxContext) => Promise<T> | T, options?: ExecOptions): Promise<T> | T;
   /**
+   * Runs the synchronous `fn`: standalone, as a write that may share its
+   * commit with the other standalone writes of this turn of the event loop
+   * (Engine.transactionGrouped); else in the enclosing transaction.
+   */
+  write<T>(fn: (ctx: TxContext) => T): Promise<T> | T;
+  /**
    * Runs the read-only, synchronous `fn`: standalone, over the database's
    * latest applied state with no transaction around it (one synchronous
    * step reads one consistent state); else in the enclosing transaction.
@@ -348,6 +354,10 @@ class JoinedScope implements Scope {
   }
 
   exec<T>(fn: (ctx: TxContext) => Promise<T> | T): Promise<T> | T {
+    return fn(this.#ctx);
+  }
+
+  write<T>(fn: (ctx: TxContext) => T): T {
     return fn(this.#ctx);
   }
 

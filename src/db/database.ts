@@ -321,6 +321,10 @@ class StandaloneScope implements Scope {
     return this.#db.execute(fn, options);
   }
 
+  write<T>(fn: (ctx: TxContext) => T): Promise<T> {
+    return this.#db.executeGrouped(fn);
+  }
+
   read<T>(fn: (ctx: ReadContext) => T): Promise<T> {
     return this.#db.readLatest(fn);
   }
@@ -613,6 +617,21 @@ export class Database {
       (tx: Transaction) => fn(new TxContext(tx, core)),
       options.maxRetries === undefined ? NO_OPTIONS : { maxRetries: options.maxRetries },
     );
+  }
+
+  /**
+   * @internal {@link execute} for a synchronous body that may share its
+   * commit with the other standalone writes of this turn
+   * (Engine.transactionGrouped).
+   */
+  executeGrouped<T>(fn: (ctx: TxContext) => T): Promise<T> {
+    try {
+      this.#core.checkOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const core = this.#core;
+    return this.#open.engine.transactionGrouped((tx: Transaction) => fn(new TxContext(tx, core)));
   }
 
   /**

@@ -502,8 +502,8 @@ export class EventLog {
       });
     }
     let out: AppendResult | undefined;
-    // Synchronous: a standalone append costs no turns of the microtask queue inside.
-    await scope.exec((ctx) => {
+    // Synchronous: standalone appends of one turn may share a commit.
+    await scope.write((ctx) => {
       const n = ctx.runNumber(scope.runId, true, what);
       const timestamp = timestampOf(ctx, what);
       // Only the committing attempt's operation runs, once, in the commit step.

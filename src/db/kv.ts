@@ -80,7 +80,9 @@ export interface KvEntry {
   value: Value;
   /**
    * The commit version of the transaction that last wrote the key: strictly
-   * increasing across commits, the same for all keys one transaction wrote.
+   * increasing across commits, the same for all keys one transaction wrote
+   * (and for standalone writes of one turn that shared a commit, in `strict`
+   * mode).
    * 0 inside that transaction, before it commits.
    */
   version: number;
@@ -326,8 +328,8 @@ export class KvStore {
     const ttlMs = checkTtl(options);
     const encoded = encodeValue(value); // an unstorable value fails here, before any write
     const scope = this.#scope;
-    // Synchronous: a standalone put costs no turns of the microtask queue inside.
-    return scope.exec((ctx) => {
+    // Synchronous: standalone puts of one turn may share a commit.
+    return scope.write((ctx) => {
       const n = ctx.runNumber(scope.runId, true, () => `put KV key ${show(key)}`);
       const k = kvKey(n, key);
       let expiresAt: number | undefined;

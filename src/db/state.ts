@@ -217,8 +217,8 @@ export class StateCells {
     checkVersion(expectedVersion, name);
     const encoded = encodeValue(value);
     const scope = this.#scope;
-    // Synchronous: a standalone CAS costs no turns of the microtask queue inside.
-    return scope.exec((ctx) => {
+    // Synchronous: standalone writes of one turn may share a commit.
+    return scope.write((ctx) => {
       const k = cellKey(ctx.runNumber(scope.runId, true, () => casWhat(name)), name);
       const bytes = ctx.tx.getSync(k);
       if (bytes === undefined) {

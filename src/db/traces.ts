@@ -574,8 +574,8 @@ export class TraceStore {
     // A bad value fails here, before anything is written.
     const start = encodeTraceStart(checked, o.metadata);
     const scope = this.#scope;
-    // Synchronous: a standalone record costs no turns of the microtask queue inside.
-    return scope.exec((ctx) => {
+    // Synchronous: standalone writes of one turn may share a commit.
+    return scope.write((ctx) => {
       const n = ctx.runNumber(scope.runId, true, WHAT);
       const timestamp = Math.floor(ctx.now());
       if (!Number.isSafeInteger(timestamp) || timestamp < 0) {

@@ -67,6 +67,18 @@ const RECENT_WRITES_REBUILD_KEYS = 4096;
 /** Most bytes (keys + values) one transaction may write. */
 export const MAX_TXN_BYTES: number = 32 * 1024 * 1024;
 
+/**
+ * Most standalone writes one group commit takes ({@link Engine.transactionGrouped});
+ * the next one starts a new group.
+ */
+export const MAX_GROUP_MEMBERS = 1024;
+/**
+ * Bytes (keys + values) buffered in a group commit past which the next
+ * standalone write starts a new group. Far below {@link MAX_TXN_BYTES}, so a
+ * group never makes a write that fits alone too large.
+ */
+export const MAX_GROUP_BYTES: number = 4 * 1024 * 1024;
+
 /** A key as a string of char codes 0–255: cheap to hash in a Map or Set. */
 type KeyId = string;
 
@@ -208,6 +220,29 @@ export interface EngineOptions {
    * `Date.now`; tests inject their own.
    */
   clock?: () => number;
+  /**
+   * Lets standalone writes made in one turn of the event loop share a
+   * commit ({@link Engine.transactionGrouped}). Off by default; the database
+   * turns it on for `strict` durability, where a commit waits for an fsync
+   * anyway.
+   */
+  groupCommits?: boolean;
+}
+
+/** The standalone writes sharing one commit (see {@link Engine.transactionGrouped}). */
+interface Group {
+  readonly tx: Transaction;
+  readonly members: GroupMember[];
+  /** Its commit step ran (at the end of the turn, or earlier at close). */
+  done: boolean;
+}
+
+/** One standalone write in a {@link Group}: its body, what it returned, its caller's promise. */
+interface GroupMember {
+  readonly fn: (tx: Transaction) => unknown;
+  readonly result: unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: unknown) => void;
 }
 
 /** Options of one {@link Engine.transaction} call. */
@@ -299,6 +334,11 @@ export class Transaction implements SyncReads {
   #readRanges: ReadRange[] | undefined;
   #atCommit: ((view: CommitView) => void)[] | undefined;
   #done = false;
+  // The savepoint (see mark): the write each buffered key replaced, as
+  // (id, previous) pairs, while one is set.
+  #undo: (KeyId | Write | undefined)[] | undefined;
+  #markBytes = 0;
+  #markOps = 0;
 
   /** @internal Use {@link Engine.transaction}. */
   constructor(engine: Engine, open: () => { snap: StoreSnapshot; version: number }) {
@@ -509,8 +549,42 @@ export class Transaction implements SyncReads {
     }
     // The transaction keeps the caller's arrays (no copy): callers hand over
     // fresh encodings and must not change them afterwards.
+    this.#undo?.push(id, old);
     this.#writes.set(id, { key, value });
     this.#writeBytes = total;
+  }
+
+  /** @internal Bytes (keys + values) of the buffered writes. */
+  get writeBytes(): number {
+    return this.#writeBytes;
+  }
+
+  /**
+   * @internal Sets the savepoint {@link rollback} returns to: the writes
+   * and commit-time operations buffered so far. One at a time; a new mark
+   * replaces the last. Reads stay recorded either way (validating more than
+   * was needed is safe).
+   */
+  mark(): void {
+    if (this.#undo === undefined) this.#undo = [];
+    else this.#undo.length = 0;
+    this.#markBytes = this.#writeBytes;
+    this.#markOps = this.#atCommit?.length ?? 0;
+  }
+
+  /** @internal Drops every write and commit-time operation buffered since {@link mark}. */
+  rollback(): void {
+    const undo = this.#undo;
+    if (undo === undefined) throw new InvalidStateError("Cannot roll back: no savepoint is set");
+    for (let i = undo.length - 2; i >= 0; i -= 2) {
+      const id = undo[i] as KeyId;
+      const old = undo[i + 1] as Write | undefined;
+      if (old === undefined) this.#writes.delete(id);
+      else this.#writes.set(id, old);
+    }
+    undo.length = 0;
+    this.#writeBytes = this.#markBytes;
+    if (this.#atCommit !== undefined) this.#atCommit.length = this.#markOps;
   }
 
   /**
@@ -723,6 +797,9 @@ export class Engine {
   #broken: InMemError | undefined;
   #closed = false;
   #stats = { commits: 0, conflicts: 0, retries: 0 };
+  readonly #grouping: boolean;
+  /** The group standalone writes join until its commit step, at the end of this turn. */
+  #group: Group | undefined;
 
   /**
    * @param options The commit log, the recovered store and version, retry policy.
@@ -742,6 +819,7 @@ export class Engine {
     this.#sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.#onApplied = options.onApplied;
     this.#clock = options.clock ?? Date.now;
+    this.#grouping = options.groupCommits === true && this.#log !== undefined;
   }
 
   /**
@@ -886,6 +964,113 @@ export class Engine {
         ? this.#attempts(fn, options, { conflict: err })
         : Promise.reject(err);
     }
+  }
+
+  /**
+   * Runs the synchronous `fn` as a standalone write that may share its
+   * commit with the other standalone writes of this turn of the event loop
+   * (with {@link EngineOptions.groupCommits}; else it is
+   * {@link transaction}).
+   *
+   * `fn` runs now, in a transaction it shares with the writes made before
+   * it in this turn, and sees theirs; their commit step runs once this turn
+   * is over (a microtask), as one commit: one validation, one log record,
+   * one fsync. Together they are what one transaction running the bodies one
+   * after another would be — serializable, atomic, durable as the log's
+   * mode says — and each caller's promise settles when that commit is
+   * durable and visible, with what its body returned.
+   *
+   * - A body that throws undoes its own writes only (a savepoint) and
+   *   rejects its caller. One that throws a RangeError (a limit) in a group
+   *   that held other writes is first run once more in a group of its own,
+   *   so a limit only the group as a whole crossed never fails it.
+   * - A group whose validation fails re-runs each body as a
+   *   {@link transaction} of its own (with its retries and backoff).
+   * - A failure of the commit step (the store's memory, the log) rejects
+   *   every caller in the group with it.
+   * - A group takes at most {@link MAX_GROUP_MEMBERS} bodies, and none once
+   *   it buffers {@link MAX_GROUP_BYTES}.
+   *
+   * @param fn The body; synchronous, and safe to run more than once.
+   * @returns What `fn` returned, once the commit is durable and visible.
+   * @throws Whatever `fn` throws (nothing of it is written then).
+   */
+  transactionGrouped<T>(fn: (tx: Transaction) => T): Promise<T> {
+    if (!this.#grouping) return this.transaction(fn);
+    if (this.#closed) return Promise.reject(this.closedError());
+    let g = this.#group;
+    if (
+      g === undefined || g.members.length >= MAX_GROUP_MEMBERS ||
+      g.tx.writeBytes >= MAX_GROUP_BYTES
+    ) {
+      let tx: Transaction;
+      try {
+        tx = this.#begin();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      const group: Group = { tx, members: [], done: false };
+      this.#group = g = group;
+      queueMicrotask(() => this.#commitGroup(group));
+    }
+    const tx = g.tx;
+    tx.mark();
+    let result: T;
+    try {
+      result = fn(tx);
+      if (isThenable(result)) {
+        throw new TypeError("Cannot group a write: its body returned a promise");
+      }
+    } catch (err) {
+      tx.rollback();
+      if (g.members.length === 0 || !(err instanceof RangeError)) {
+        return Promise.reject(this.#bodyError(err));
+      }
+      // A limit (MAX_TXN_KEYS, MAX_TXN_BYTES) perhaps only the group as a
+      // whole crossed: once more, in a group of its own.
+      this.#group = undefined;
+      return this.transactionGrouped(fn);
+    }
+    return new Promise<T>((resolve, reject) => {
+      g.members.push({ fn, result, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  /** The commit step of a group: at the end of the turn its writes were made in, or at close. */
+  #commitGroup(g: Group): void {
+    if (g.done) return;
+    g.done = true;
+    if (this.#group === g) this.#group = undefined;
+    const members = g.members;
+    if (members.length === 0) {
+      this.#end(g.tx);
+      return;
+    }
+    let durable: Promise<void> | undefined;
+    try {
+      durable = this.#commit(g.tx);
+    } catch (err) {
+      if (!(err instanceof Conflict)) {
+        for (const m of members) m.reject(err);
+        return;
+      }
+      this.#stats.conflicts++;
+      // Each on its own, with the usual retries and backoff.
+      for (const m of members) this.transaction(m.fn).then(m.resolve, m.reject);
+      return;
+    }
+    if (durable === undefined) {
+      for (const m of members) m.resolve(m.result);
+      return;
+    }
+    durable.then(
+      () => {
+        for (const m of members) m.resolve(m.result);
+      },
+      (err) => {
+        for (const m of members) m.reject(err);
+      },
+    );
   }
 
   /** The attempts of {@link transaction} from where its first one got to. */
@@ -1214,6 +1399,8 @@ export class Engine {
    */
   async close(): Promise<void> {
     if (this.#closed) return;
+    // Writes already made go in: their callers were told nothing else.
+    if (this.#group !== undefined) this.#commitGroup(this.#group);
     this.#closed = true;
     await this.#lastDurable.catch(() => {});
   }

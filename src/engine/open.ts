@@ -172,6 +172,8 @@ export async function openEngine(options: OpenEngineOptions): Promise<OpenEngine
       return running;
     };
     const live: Engine = new Engine({
+      // A strict commit waits for an fsync: standalone writes of one turn share it.
+      groupCommits: durability === "strict",
       ...options.engine,
       store,
       version: recovered.lastVersion,

@@ -951,3 +951,18 @@ test("the log head is read alike in every integer form and in any key order", as
   await rawWrite(db, headKey, encodeValue({ length: 3, head: new Uint8Array(31) }));
   await assert.rejects(run.events.length(), { name: "CorruptionError" });
 });
+
+test("strict: concurrent standalone appends share one commit and one valid chain", async () => {
+  const db = await Database.open("db", { fs: new SimFS() }); // strict by default
+  const run = await db.runs.create();
+  const before = (await db.stats()).commits;
+  const results = await Promise.all(
+    Array.from({ length: 64 }, (_, i) => run.events.append("tick", { i })),
+  );
+  assert.equal((await db.stats()).commits, before + 1);
+  // Sequences in call order: the group runs its bodies in the order they came.
+  assert.deepEqual(results.map((r) => r.sequence), Array.from({ length: 64 }, (_, i) => i));
+  assert.deepEqual(await run.events.verifyChain(), { valid: true, length: 64 });
+  assert.deepEqual((await run.events.read(63))?.payload, { i: 63 });
+  await db.close();
+});

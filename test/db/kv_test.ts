@@ -849,3 +849,25 @@ test("a damaged KV record is CorruptionError for every read, point and listing a
     }
   }
 });
+
+test("strict: the standalone puts of one turn share one commit, durable across a crash", async () => {
+  const fs = new SimFS();
+  const db = await Database.open("db", { fs }); // strict by default
+  const run = await db.runs.create({ id: "r" });
+  const before = (await db.stats()).commits;
+  const puts = Array.from({ length: 64 }, (_, i) => run.kv.put(`k${i}`, i));
+  // A put to a missing run fails alone; the group's other puts commit.
+  const missing = db.run("nobody").kv.put("k", 1);
+  const more = Array.from({ length: 8 }, (_, i) => run.kv.put(`m${i}`, i));
+  await assert.rejects(missing, RunNotFoundError);
+  await Promise.all([...puts, ...more]);
+  assert.equal((await db.stats()).commits, before + 1);
+  const versions = new Set<number>();
+  for (let i = 0; i < 64; i++) versions.add((await run.kv.getEntry(`k${i}`))!.version);
+  assert.equal(versions.size, 1); // one commit, one version
+  const after = fs.crash("dropUnsynced"); // every resolved put was fsynced
+  const again = await Database.open("db", { fs: after });
+  assert.equal((await again.run("r").kv.list()).length, 72);
+  assert.equal(await again.runs.get("nobody"), undefined);
+  await again.close();
+});
