@@ -871,3 +871,15 @@ test("strict: the standalone puts of one turn share one commit, durable across a
   assert.equal(await again.runs.get("nobody"), undefined);
   await again.close();
 });
+
+test("strict: a put made just before close is committed by close", async () => {
+  const fs = new SimFS();
+  const db = await Database.open("db", { fs });
+  const run = await db.runs.create({ id: "r" });
+  const put = run.kv.put("k", "v"); // not awaited before close
+  await db.close();
+  await put;
+  const again = await Database.open("db", { fs: fs.crash("dropUnsynced") });
+  assert.equal(await again.run("r").kv.get("k"), "v");
+  await again.close();
+});
