@@ -131,6 +131,31 @@ export function encodeValue(value: unknown): Uint8Array {
 }
 
 /**
+ * {@link encodeValue} into a buffer that keeps `reserve` zero bytes in
+ * front of the encoding, for a header the caller writes: one allocation and
+ * one copy for a record of header and value.
+ *
+ * @param value The value to encode.
+ * @param reserve Bytes before the encoding (zero-filled).
+ * @returns `reserve` zeros, then the bytes of `encodeValue(value)`.
+ * @throws {ValueError} if a part of `value` is of a kind in-mem cannot store.
+ * @throws {RangeError} if `value` nests too deep or its encoding is too large.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeValue, encodeValueAfter } from "./codec.ts";
+ *
+ * const rec = encodeValueAfter({ a: 1 }, 3);
+ * assert.deepEqual(rec.subarray(0, 3), new Uint8Array(3));
+ * assert.deepEqual(rec.subarray(3), encodeValue({ a: 1 }));
+ * ```
+ */
+export function encodeValueAfter(value: unknown, reserve: number): Uint8Array {
+  return (shared.busy ? new Encoder() : shared).encode(value, false, reserve);
+}
+
+/**
  * {@link encodeValue}, telling also whether the bytes are the canonical
  * ones ({@link encodeCanonical}): they are when every object's keys are
  * already in canonical order (the only difference between the two), which
@@ -404,7 +429,7 @@ class Encoder {
   /** Cleared when a map's own key order is not the canonical one (canonical bytes differ then). */
   sorted = true;
 
-  encode(value: unknown, canonical: boolean): Uint8Array {
+  encode(value: unknown, canonical: boolean, reserve = 0): Uint8Array {
     this.busy = true;
     this.canonical = canonical;
     this.sorted = true;
@@ -415,8 +440,8 @@ class Encoder {
       if (this.pos > MAX_ENCODED_VALUE_BYTES) throw this.tooLarge(0, this.pos);
       // Small encodings are carved from a shared slab on V8 (src/_slab.ts):
       // a fresh ArrayBuffer per value cost about a microsecond.
-      const out = slabAlloc(this.pos);
-      out.set(this.buf.subarray(0, this.pos));
+      const out = slabAlloc(reserve + this.pos);
+      out.set(this.buf.subarray(0, this.pos), reserve);
       return out;
     } finally {
       // Drop references to the caller's objects, and an outsized buffer.

@@ -22,8 +22,7 @@
  * @module
  */
 import { readU64, writeU64 } from "../_u64.ts";
-import { slabAlloc } from "../_slab.ts";
-import { decodeValueFrom, encodeValue, type Value } from "../core/codec.ts";
+import { decodeValueFrom, encodeValueAfter, type Value } from "../core/codec.ts";
 import { compareKeys, KeyReader, MAX_USER_KEY_BYTES, prefixEnd } from "../core/keys.ts";
 import type { CommitView, ScanOptions } from "../engine/engine.ts";
 import { expiryKey } from "../engine/ttl.ts";
@@ -326,7 +325,13 @@ export class KvStore {
   #put(key: string, value: Value, options: KvPutOptions): Promise<void> | void {
     checkName(key, "a KV key");
     const ttlMs = checkTtl(options);
-    const encoded = encodeValue(value); // an unstorable value fails here, before any write
+    // The record: header, then the value; an unstorable value fails here,
+    // before any write. One buffer for every attempt: an attempt that does
+    // not commit keeps no reference to it, and each writes its own expiry
+    // into it before handing it over (the version is stamped at commit).
+    const rec = encodeValueAfter(value, ttlMs === undefined ? HEADER_BYTES : HEADER_TTL_BYTES);
+    rec[0] = KV_RECORD_FORMAT;
+    if (ttlMs !== undefined) rec[1] = FLAG_EXPIRES;
     const scope = this.#scope;
     // Synchronous: standalone puts of one turn may share a commit.
     return scope.write((ctx) => {
@@ -341,9 +346,7 @@ export class KvStore {
           );
         }
       }
-      // A fresh record per attempt: the engine keeps the buffer, and the
-      // commit-time stamp below writes into it.
-      const rec = encodeRecord(encoded, expiresAt);
+      if (expiresAt !== undefined) writeU64(rec, EXPIRES_AT, expiresAt);
       ctx.tx.put(k, rec);
       const expiring = ctx.db.expiringRuns;
       if (expiresAt !== undefined) {
@@ -582,19 +585,6 @@ export function kvRecordExpiresAt(value: Uint8Array): number | undefined {
 /** `u32(run) · 01 · string(key)`. */
 function kvKey(run: number, k: string): Uint8Array {
   return key(run, TAG.KV).string(k).finish();
-}
-
-/** Builds a record with version 0 (stamped at commit). */
-function encodeRecord(encoded: Uint8Array, expiresAt: number | undefined): Uint8Array {
-  const head = expiresAt === undefined ? HEADER_BYTES : HEADER_TTL_BYTES;
-  const rec = slabAlloc(head + encoded.length); // zero-filled, never shared with another record
-  rec[0] = KV_RECORD_FORMAT;
-  if (expiresAt !== undefined) {
-    rec[1] = FLAG_EXPIRES;
-    writeU64(rec, EXPIRES_AT, expiresAt);
-  }
-  rec.set(encoded, head);
-  return rec;
 }
 
 /**
