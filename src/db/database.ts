@@ -630,8 +630,17 @@ export class Database {
     } catch (err) {
       return Promise.reject(err);
     }
-    const core = this.#core;
-    return this.#open.engine.transactionGrouped((tx: Transaction) => fn(new TxContext(tx, core)));
+    return this.#open.engine.transactionGrouped((tx: Transaction) => fn(this.#groupContext(tx)));
+  }
+
+  /**
+   * The context the bodies of one group share: one transaction, so one
+   * clock reading and one cache of the run records read. (Grouped bodies
+   * never write run records, so a body undone by the savepoint leaves no
+   * stale entry behind.)
+   */
+  #groupContext(tx: Transaction): TxContext {
+    return (tx.attached ??= new TxContext(tx, this.#core)) as TxContext;
   }
 
   /**

@@ -339,6 +339,8 @@ export class Transaction implements SyncReads {
   #undo: (KeyId | Write | undefined)[] | undefined;
   #markBytes = 0;
   #markOps = 0;
+  /** @internal Per-transaction state of the layer above (the database's context for a group). */
+  attached: unknown = undefined;
 
   /** @internal Use {@link Engine.transaction}. */
   constructor(engine: Engine, open: () => { snap: StoreSnapshot; version: number }) {

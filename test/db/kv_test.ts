@@ -1001,3 +1001,19 @@ test("strict: a put made just before close is committed by close", async () => {
   assert.equal(await again.run("r").kv.get("k"), "v");
   await again.close();
 });
+
+test("strict: the standalone writes of one turn read the clock once, like one transaction", async () => {
+  let now = 1_000;
+  const db = await Database.open("db", { fs: new SimFS(), clock: () => now });
+  const run = await db.runs.create();
+  const a = run.kv.put("a", 1, { ttlMs: 10_000 });
+  now = 5_000; // within the same turn: the group already read the clock
+  const b = run.kv.put("b", 1, { ttlMs: 10_000 });
+  await Promise.all([a, b]);
+  assert.equal((await run.kv.getEntry("a"))?.expiresAt, 11_000);
+  assert.equal((await run.kv.getEntry("b"))?.expiresAt, 11_000);
+  // The next turn is the next commit, and reads the clock anew.
+  await run.kv.put("c", 1, { ttlMs: 10_000 });
+  assert.equal((await run.kv.getEntry("c"))?.expiresAt, 15_000);
+  await db.close();
+});
