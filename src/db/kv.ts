@@ -388,12 +388,23 @@ export class KvStore {
    * assert.equal(await run.kv.get("draft"), undefined);
    * ```
    */
-  async delete(key: string): Promise<boolean> {
+  delete(key: string): Promise<boolean> {
+    // Not an async function (see put): every error still rejects.
+    try {
+      return Promise.resolve(this.#delete(key));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #delete(key: string): Promise<boolean> | boolean {
     checkName(key, "a KV key");
-    return await this.#scope.exec(async (ctx) => {
-      const run = await ctx.writableRun(this.#scope.runId, `delete KV key ${show(key)}`);
-      const k = kvKey(run.n, key);
-      const bytes = await ctx.tx.get(k);
+    const scope = this.#scope;
+    // Synchronous: standalone writes of one turn may share a commit.
+    return scope.write((ctx) => {
+      const n = ctx.runNumber(scope.runId, true, () => `delete KV key ${show(key)}`);
+      const k = kvKey(n, key);
+      const bytes = ctx.tx.getSync(k);
       if (bytes === undefined) return false;
       const header = readHeader(bytes, key);
       ctx.tx.delete(k);

@@ -1020,3 +1020,21 @@ test("strict: the standalone writes of one turn read the clock once, like one tr
   assert.equal((await run.kv.getEntry("c"))?.expiresAt, 15_000);
   await db.close();
 });
+
+test("strict: a standalone delete shares its turn's commit and sees the puts before it", async () => {
+  const db = await Database.open("db", { fs: new SimFS() });
+  const run = await db.runs.create();
+  await run.kv.put("old", 0);
+  const before = (await db.stats()).commits;
+  const [, removedNew, removedOld, removedNone] = await Promise.all([
+    run.kv.put("new", 1),
+    run.kv.delete("new"), // after the put in call order: it removes it
+    run.kv.delete("old"),
+    run.kv.delete("never"),
+  ]);
+  assert.deepEqual([removedNew, removedOld, removedNone], [true, true, false]);
+  assert.equal((await db.stats()).commits, before + 1);
+  assert.deepEqual(await run.kv.list(), []);
+  await assert.rejects(db.run("nobody").kv.delete("k"), RunNotFoundError);
+  await db.close();
+});
