@@ -119,12 +119,22 @@ export class StateCells {
    * assert.equal((await run.state.read("phase"))?.value, "plan");
    * ```
    */
-  async init(name: string, value: Value): Promise<void> {
+  init(name: string, value: Value): Promise<void> {
+    // Not an async function (see cas): every error still rejects.
+    try {
+      return Promise.resolve(this.#init(name, value));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #init(name: string, value: Value): Promise<void> | void {
     checkName(name, "a state cell name");
     const encoded = encodeValue(value);
-    return await this.#scope.exec(async (ctx) => {
+    // Synchronous: standalone writes of one turn may share a commit.
+    return this.#scope.write((ctx) => {
       const what = `init state cell ${show(name)}`;
-      const { k, bytes } = await this.#forWrite(ctx, name, what);
+      const { k, bytes } = this.#forWrite(ctx, name, what);
       if (bytes !== undefined) throw new AlreadyExistsError(`Cannot ${what}: it exists`);
       ctx.tx.put(k, encodeRecord(1, ctx.now(), encoded));
     });
@@ -261,11 +271,19 @@ export class StateCells {
    * assert.equal(await run.state.set("mode", "exploit"), 2);
    * ```
    */
-  async set(name: string, value: Value): Promise<number> {
+  set(name: string, value: Value): Promise<number> {
+    try {
+      return Promise.resolve(this.#set(name, value));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #set(name: string, value: Value): Promise<number> | number {
     checkName(name, "a state cell name");
     const encoded = encodeValue(value);
-    return await this.#scope.exec(async (ctx) => {
-      const { k, bytes } = await this.#forWrite(ctx, name, `set state cell ${show(name)}`);
+    return this.#scope.write((ctx) => {
+      const { k, bytes } = this.#forWrite(ctx, name, `set state cell ${show(name)}`);
       const version = bytes === undefined ? 1 : decodeVersion(bytes, name) + 1;
       ctx.tx.put(k, encodeRecord(version, ctx.now(), encoded));
       return version;
@@ -294,10 +312,18 @@ export class StateCells {
    * assert.equal(await run.state.delete("lock"), false);
    * ```
    */
-  async delete(name: string): Promise<boolean> {
+  delete(name: string): Promise<boolean> {
+    try {
+      return Promise.resolve(this.#delete(name));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #delete(name: string): Promise<boolean> | boolean {
     checkName(name, "a state cell name");
-    return await this.#scope.exec(async (ctx) => {
-      const { k, bytes } = await this.#forWrite(ctx, name, `delete state cell ${show(name)}`);
+    return this.#scope.write((ctx) => {
+      const { k, bytes } = this.#forWrite(ctx, name, `delete state cell ${show(name)}`);
       if (bytes === undefined) return false;
       ctx.tx.delete(k);
       return true;
@@ -413,8 +439,9 @@ export class StateCells {
     if (typeof fn !== "function") {
       throw new TypeError(`Cannot ${what}: fn must be a function, got ${typeName(fn)}`);
     }
-    return await this.#scope.exec(async (ctx) => {
-      const { k, bytes } = await this.#forWrite(ctx, name, what);
+    return await this.#scope.exec((ctx) => {
+      // Not grouped: `fn` is the caller's code, and may itself call the database.
+      const { k, bytes } = this.#forWrite(ctx, name, what);
       if (bytes === undefined) throw new NotFoundError(`Cannot ${what}: it does not exist`);
       const state = decodeRecord(bytes, name);
       const out: unknown = fn(state);
@@ -428,14 +455,13 @@ export class StateCells {
   }
 
   /** The run (writable), the cell's key and its current record. */
-  async #forWrite(
+  #forWrite(
     ctx: TxContext,
     name: string,
     what: string,
-  ): Promise<{ k: Uint8Array; bytes: Uint8Array | undefined }> {
-    const run = await ctx.writableRun(this.#scope.runId, what);
-    const k = cellKey(run.n, name);
-    return { k, bytes: await ctx.tx.get(k) };
+  ): { k: Uint8Array; bytes: Uint8Array | undefined } {
+    const k = cellKey(ctx.runNumber(this.#scope.runId, true, what), name);
+    return { k, bytes: ctx.tx.getSync(k) };
   }
 }
 

@@ -629,3 +629,29 @@ test("bad input throws TypeError or RangeError and writes nothing", async () => 
   assert.deepEqual(await run.state.read("c").then((s) => [s?.value, s?.version]), [1, 1]);
   assert.deepEqual(await run.state.list(), ["c"]);
 });
+
+test("strict: standalone init, set, cas and delete of one turn share one commit, in call order", async () => {
+  const db = await Database.open("db", { fs: new SimFS() }); // strict by default
+  const run = await db.runs.create();
+  await run.state.init("gone", 0);
+  const before = (await db.stats()).commits;
+  const results = await Promise.all([
+    run.state.init("phase", "plan"), // version 1
+    run.state.set("phase", "act"), // sees the init: version 2
+    run.state.cas("phase", 2, "done"), // sees the set: version 3
+    run.state.delete("gone"),
+    run.state.set("counter", 1),
+  ]);
+  assert.deepEqual(results, [undefined, 2, 3, true, 1]);
+  // A failing write fails alone: the cell exists already.
+  const [dup, ok] = await Promise.allSettled([
+    run.state.init("phase", "again"),
+    run.state.set("counter", 2),
+  ]);
+  assert.ok(dup.status === "rejected" && dup.reason instanceof AlreadyExistsError);
+  assert.deepEqual(ok, { status: "fulfilled", value: 2 });
+  assert.equal((await db.stats()).commits, before + 2);
+  assert.equal((await run.state.read("phase"))?.value, "done");
+  assert.equal(await run.state.exists("gone"), false);
+  await db.close();
+});
