@@ -146,8 +146,9 @@ export class ReadContext {
 
   /**
    * The number of run `id` for an operation on its data, read in this
-   * transaction like {@link readableRun} and {@link writableRun} (the same
-   * checks and errors), without copying the record.
+   * transaction like {@link readableRun} (the same checks and errors, and
+   * with `writable` the run must be active or paused), without copying the
+   * record.
    *
    * @param id The run id.
    * @param writable Whether the operation writes (the run must be active or paused).
@@ -212,26 +213,6 @@ export class ReadContext {
     const r = await this.run(id);
     if (r === undefined) {
       throw new RunNotFoundError(`Cannot ${what}: run ${id} does not exist`, { runId: id });
-    }
-    return r;
-  }
-
-  /**
-   * The run for a data write: it must exist and be active or paused.
-   *
-   * @param id The run id.
-   * @param what The operation, for the error message.
-   * @returns The record.
-   * @throws {RunNotFoundError} If there is no such run.
-   * @throws {RunClosedError} If it is completed, failed, cancelled or archived.
-   */
-  async writableRun(id: string, what: string): Promise<RunRecord> {
-    const r = await this.readableRun(id, what);
-    if (!WRITABLE.has(r.status)) {
-      throw new RunClosedError(`Cannot ${what}: run ${id} is ${r.status}`, {
-        runId: id,
-        status: r.status,
-      });
     }
     return r;
   }

@@ -295,8 +295,13 @@ test("concurrent terminal changes of one run: one wins, the others are refused",
 
 test("data writes need an active or paused run; reads work in every status", async () => {
   await using db = await Database.open();
-  // Primitives go through ctx.writableRun / ctx.readableRun; KV's put is wired on top of them.
-  const write = (id: string) => db.execute((ctx) => ctx.writableRun(id, `write into run ${id}`));
+  // Primitives check their run with ctx.runNumber (writable for a write), reads with
+  // ctx.readableRun; KV's put is wired on top of them.
+  const write = (id: string) =>
+    db.execute((ctx) => {
+      ctx.runNumber(id, true, `write into run ${id}`);
+      return ctx.runSync(id)!;
+    });
   const read = (id: string) => db.execute((ctx) => ctx.readableRun(id, `read run ${id}`));
   for (const status of STATUSES) {
     const run = await db.runs.create({ id: status });
