@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
-import { concat } from "../_bytes.ts";
+import { compareBytes, concat } from "../_bytes.ts";
 import { decode as libDecode, encode as libEncode } from "@msgpack/msgpack";
 import {
   decodeValue,
@@ -269,12 +269,6 @@ function reorder(v: unknown, seed: number): unknown {
   const out: Record<string, unknown> = Object.getPrototypeOf(v) === null ? Object.create(null) : {};
   for (const k of keys) setOwn(out, k, reorder(v[k], seed * 31 + k.length));
   return out;
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return a.length - b.length;
 }
 
 /**
