@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { compareBytes, concat } from "../_bytes.ts";
+import { scalarString } from "../_unicode.ts";
 import { decode as libDecode, encode as libEncode } from "@msgpack/msgpack";
 import {
   decodeValue,
@@ -146,7 +147,7 @@ function valueArbitrary(shape: ValueShape): fc.Arbitrary<unknown> {
   // fc.string also produces "__proto__", "constructor" and the like on its own.
   const keys = fc.oneof(
     { weight: 3, arbitrary: fc.string({ unit: fc.constantFrom(...TRICKY_UNITS), maxLength: 3 }) },
-    { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 12 }) },
+    { weight: 2, arbitrary: scalarString({ maxLength: 12 }) },
     {
       weight: 1,
       arbitrary: fc.constantFrom(
@@ -168,10 +169,10 @@ function valueArbitrary(shape: ValueShape): fc.Arbitrary<unknown> {
     fc.constantFrom(...NUMBERS),
   ).filter((n) => shape.negativeZero || !Object.is(n, -0));
   const strings = fc.oneof(
-    { weight: 4, arbitrary: fc.string({ unit: "binary", maxLength: 40 }) },
+    { weight: 4, arbitrary: scalarString({ maxLength: 40 }) },
     { weight: 2, arbitrary: fc.string({ unit: fc.constantFrom(...TRICKY_UNITS), maxLength: 40 }) },
     { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", minLength: 250, maxLength: 300 }) },
-    { weight: 1, arbitrary: fc.string({ unit: "binary", minLength: 257, maxLength: 400 }) },
+    { weight: 1, arbitrary: scalarString({ minLength: 257, maxLength: 400 }) },
   );
   const bytes = fc.oneof(
     fc.uint8Array({ maxLength: 40 }),
