@@ -5,10 +5,12 @@
 //
 //   Tree    [root u32][count u32][bytes f64]                        16 bytes
 //   Blob    [rc u32][keyLen u32][valueLen u32][key][value]          one per put
-//   Node    [rc u32][kind u16][n u16] then, by kind:
+//   Node    [rc u32][kind u8][last u8][n u16] then, by kind:
 //     leaf      n slots (+1 spare)
 //               slot = [head0 u64][head1 u64][head2 u64][keyLen u32][blob u32]
 //     internal  n separator slots (+1 spare), then n+1 children (+1 spare) as u32
+//               last = 1 + the slot of the node's last insert, 0 if unknown:
+//               a hint for choosing split points (see splitUp)
 //
 // A slot keeps the first 24 bytes of its key inline (zero-padded, read as
 // three big-endian u64), so most comparisons never leave the node: a run's
@@ -157,7 +159,16 @@ function compareTail(a: usize, alen: u32, b: usize, blen: u32, from: u32): i32 {
   return load<u32>(p);
 }
 @inline function kind(node: usize): u16 {
-  return load<u16>(node, 4);
+  return <u16>load<u8>(node, 4);
+}
+
+/** 1 + the slot of the node's last insert; 0 when unknown (a hint: see splitUp). */
+@inline function lastInsert(node: usize): i32 {
+  return <i32>load<u8>(node, 5);
+}
+
+@inline function setLastInsert(node: usize, v: i32): void {
+  store<u8>(node, <u8>v, 5);
 }
 @inline function count(node: usize): i32 {
   return <i32>load<u16>(node, 6);
@@ -516,6 +527,21 @@ export function store_height(tree: usize): i32 {
   return h;
 }
 
+/** Leaves in the tree (a measure of how full its nodes are). */
+export function store_leaves(tree: usize): u32 {
+  return countLeaves(treeRoot(tree));
+}
+
+// Recursion is bounded by the tree height.
+function countLeaves(node: usize): u32 {
+  if (node == 0) return 0;
+  if (kind(node) == KIND_LEAF) return 1;
+  let leaves: u32 = 0;
+  const n = count(node);
+  for (let i = 0; i <= n; i++) leaves += countLeaves(childAt(node, i));
+  return leaves;
+}
+
 /** Sum of key and value lengths in the tree. */
 export function store_bytes(tree: usize): f64 {
   return treeBytes(tree);
@@ -865,42 +891,85 @@ export function put_blob(tree: usize, blob: usize): i32 {
     releaseBlob(old);
     return 0;
   }
+  // Right after the leaf's previous insert: keys are arriving in ascending
+  // order here (see splitUp).
+  const sequential = lastInsert(leaf) == i;
   memory.copy(slotAt(leaf, i + 1), slotAt(leaf, i), <usize>(n - i) * SLOT);
   fillSlot(slotAt(leaf, i), blob);
   setCount(leaf, n + 1);
+  setLastInsert(leaf, i + 1);
   store<u32>(tree, treeCount(tree) + 1, 4);
   store<f64>(tree, treeBytes(tree) + entryBytes, 8);
-  if (n + 1 > LEAF_CAP) splitUp(tree, depth);
+  if (n + 1 > LEAF_CAP) splitUp(tree, depth, sequential ? i + 1 : -1);
   return 1;
+}
+
+@inline function clampSplit(at: i32, lo: i32, hi: i32): i32 {
+  return at < lo ? lo : at > hi ? hi : at;
+}
+
+/**
+ * After a split at `h` (the first slot that moved right): the last-insert
+ * hint follows the entry it names, or is dropped where that entry is gone.
+ */
+function splitHint(left: usize, right: usize, h: i32): void {
+  const last = lastInsert(left);
+  if (last > h) {
+    setLastInsert(right, last - h);
+    setLastInsert(left, 0);
+  } else {
+    setLastInsert(right, 0);
+    if (last > count(left)) setLastInsert(left, 0);
+  }
 }
 
 /**
  * Splits the over-full node at path depth `d` and carries the separator up,
  * splitting ancestors as they overflow in turn; grows a new root at the top.
+ *
+ * `at`: where to split (the first entry of the new right node), or -1 for
+ * an even split. put_blob passes the slot after the new key when the insert
+ * came right after the leaf's previous one: keys arriving in ascending order
+ * there (event sequences, time-ordered trace ids and index entries, each
+ * range growing in the middle of the tree). An even split would leave every
+ * node such a range passes half full for good; splitting after the new key
+ * leaves the keys after it (another range) in the new node, and the range
+ * goes on filling the left one. The split point is clamped so that both
+ * nodes keep LEAF_MIN / INNER_MIN entries: appending at the very end fills
+ * nodes to 49 of 64. A parent uses the same rule for its own inserts (the
+ * new separator), with its own last-insert hint. Random inserts rarely land
+ * right after the previous one and split evenly, as before (an insertion-
+ * point split there would leave nodes ~61% full instead of ~70%, in a
+ * simulation). The hint is one byte in the node header; stale after a
+ * delete or a merge, it can only choose a worse split point, never a wrong
+ * tree.
  */
-function splitUp(tree: usize, d: i32): void {
+function splitUp(tree: usize, d: i32, at: i32): void {
   let node = pathNodeAt(d);
   while (true) {
     let right: usize;
     let sep: usize; // blob the new separator refers to (one reference owned)
     if (kind(node) == KIND_LEAF) {
       const n = count(node); // LEAF_CAP + 1
-      const h = n >>> 1;
+      const h = at < 0 ? n >>> 1 : clampSplit(at, LEAF_MIN, n - LEAF_MIN);
       right = newNode(KIND_LEAF);
       memory.copy(slotAt(right, 0), slotAt(node, h), <usize>(n - h) * SLOT);
       setCount(right, n - h);
       setCount(node, h);
+      splitHint(node, right, h);
       sep = slotBlob(slotAt(right, 0));
       incref(sep);
     } else {
       const n = count(node); // INNER_CAP + 1 separators, n + 1 children
-      const h = n >>> 1;
+      // Separator h moves up; the right node gets the n - h - 1 after it.
+      const h = at < 0 ? n >>> 1 : clampSplit(at, INNER_MIN, n - 1 - INNER_MIN);
       right = newNode(KIND_INNER);
       sep = slotBlob(slotAt(node, h)); // moves up: its reference goes with it
       memory.copy(slotAt(right, 0), slotAt(node, h + 1), <usize>(n - h - 1) * SLOT);
       memory.copy(right + INNER_CHILDREN, node + INNER_CHILDREN + (<usize>(h + 1) << 2), <usize>(n - h) << 2);
       setCount(right, n - h - 1);
       setCount(node, h);
+      splitHint(node, right, h + 1);
     }
     if (d == 0) {
       const root = newNode(KIND_INNER);
@@ -913,15 +982,19 @@ function splitUp(tree: usize, d: i32): void {
     }
     d--;
     const parent = pathNodeAt(d);
-    const at = pathIndexAt(d); // node is child `at`; right becomes child at + 1
+    const c = pathIndexAt(d); // node is child `c`; right becomes child c + 1
     const pn = count(parent);
-    memory.copy(slotAt(parent, at + 1), slotAt(parent, at), <usize>(pn - at) * SLOT);
-    fillSlot(slotAt(parent, at), sep);
+    const sequential = lastInsert(parent) == c;
+    memory.copy(slotAt(parent, c + 1), slotAt(parent, c), <usize>(pn - c) * SLOT);
+    fillSlot(slotAt(parent, c), sep);
     const cbase = parent + INNER_CHILDREN;
-    memory.copy(cbase + (<usize>(at + 2) << 2), cbase + (<usize>(at + 1) << 2), <usize>(pn - at) << 2);
-    setChild(parent, at + 1, right);
+    memory.copy(cbase + (<usize>(c + 2) << 2), cbase + (<usize>(c + 1) << 2), <usize>(pn - c) << 2);
+    setChild(parent, c + 1, right);
     setCount(parent, pn + 1);
+    setLastInsert(parent, c + 1);
     if (pn + 1 <= INNER_CAP) return;
+    // Split after the new separator: it stays left, or moves up if last there.
+    at = sequential ? c + 1 : -1;
     node = parent;
   }
 }

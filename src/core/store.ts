@@ -139,6 +139,7 @@ export interface StoreExports {
   store_count(tree: number): number;
   store_bytes(tree: number): number;
   store_height(tree: number): number;
+  store_leaves(tree: number): number;
   store_check(tree: number): number;
   snapshot_take(tree: number): number;
   key_scratch(): number;
@@ -1169,6 +1170,17 @@ export class OrderedStore extends ReadableStore {
    */
   height(): number {
     return this.heap.x.store_height(this.live("read the height"));
+  }
+
+  /**
+   * @internal The number of leaf nodes: with {@link count}, how full the
+   * leaves are (each holds up to 64 entries).
+   *
+   * @returns Leaves in the tree (0 when empty).
+   * @throws {ClosedError} If closed.
+   */
+  leafCount(): number {
+    return this.heap.x.store_leaves(this.live("count the leaves")) >>> 0;
   }
 
   /**

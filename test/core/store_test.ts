@@ -305,6 +305,35 @@ test("bytes() counts key and value lengths through replace and delete", () => {
   store.close();
 });
 
+test("keys put in ascending order leave their leaves at least 3/4 full, also in interleaved ranges", () => {
+  const N = 20_000;
+  const pad = (i: number): string => i.toString().padStart(6, "0");
+  // An even split would leave each such leaf at 32 or 33 of 64: ~N / 32.5 leaves.
+  const bound = (keys: number, ranges: number): number => Math.ceil(keys / 48) + 2 * ranges;
+  const ascending = new OrderedStore();
+  for (let i = 0; i < N; i++) ascending.put(`e/${pad(i)}`, "v");
+  assert.ok(ascending.leafCount() <= bound(N, 1), `${ascending.leafCount()} leaves for ${N} keys`);
+  ascending.checkInvariants();
+  ascending.close();
+  // Three ranges growing in turn, as a trace's index entries do (by kind, by tag, by time).
+  const interleaved = new OrderedStore();
+  for (let i = 0; i < N; i++) {
+    for (const range of ["kind", "tag", "time"]) interleaved.put(`${range}/${pad(i)}`, "v");
+  }
+  assert.ok(
+    interleaved.leafCount() <= bound(3 * N, 3),
+    `${interleaved.leafCount()} leaves for ${3 * N} keys`,
+  );
+  interleaved.checkInvariants();
+  interleaved.close();
+  // Descending and shuffled orders split evenly; every node keeps its minimum.
+  const descending = new OrderedStore();
+  for (let i = N - 1; i >= 0; i--) descending.put(`d/${pad(i)}`, "v");
+  assert.equal(descending.count(), N);
+  descending.checkInvariants();
+  descending.close();
+});
+
 test("a closed store and its snapshots throw ClosedError", () => {
   const store = new OrderedStore();
   store.put("k", "v");
