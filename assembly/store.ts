@@ -892,8 +892,8 @@ export function put_blob(tree: usize, blob: usize): i32 {
     return 0;
   }
   // Right after the leaf's previous insert: keys are arriving in ascending
-  // order here (see splitUp).
-  const sequential = lastInsert(leaf) == i;
+  // order here (see splitUp). A hint of 0 (unknown) matches no slot.
+  const sequential = i > 0 && lastInsert(leaf) == i;
   memory.copy(slotAt(leaf, i + 1), slotAt(leaf, i), <usize>(n - i) * SLOT);
   fillSlot(slotAt(leaf, i), blob);
   setCount(leaf, n + 1);
@@ -984,7 +984,7 @@ function splitUp(tree: usize, d: i32, at: i32): void {
     const parent = pathNodeAt(d);
     const c = pathIndexAt(d); // node is child `c`; right becomes child c + 1
     const pn = count(parent);
-    const sequential = lastInsert(parent) == c;
+    const sequential = c > 0 && lastInsert(parent) == c;
     memory.copy(slotAt(parent, c + 1), slotAt(parent, c), <usize>(pn - c) * SLOT);
     fillSlot(slotAt(parent, c), sep);
     const cbase = parent + INNER_CHILDREN;
