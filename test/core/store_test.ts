@@ -326,7 +326,7 @@ test("keys put in ascending order leave their leaves at least 3/4 full, also in 
   );
   interleaved.checkInvariants();
   interleaved.close();
-  // Descending and shuffled orders split evenly; every node keeps its minimum.
+  // Descending inserts split evenly; every node keeps its minimum.
   const descending = new OrderedStore();
   for (let i = N - 1; i >= 0; i--) descending.put(`d/${pad(i)}`, "v");
   assert.equal(descending.count(), N);
