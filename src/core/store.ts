@@ -56,6 +56,26 @@ export type Bytes = Uint8Array | string;
 /** A key–value pair as copies the caller owns. */
 export type Entry = [key: Uint8Array, value: Uint8Array];
 
+/**
+ * @internal What {@link ReadableStore.locate} takes a key from: a
+ * `KeyWriter`, which copies the key it holds into the store's key buffer
+ * and empties itself.
+ */
+export interface KeySource {
+  /** Copies the key into `target` at `at`; returns its length. */
+  copyTo(target: Uint8Array, at: number): number;
+}
+
+/** @internal Where a value lies: `bytes[start, end)` (see {@link ReadableStore.locate}). */
+export interface ValueSpan {
+  /** The bytes holding it (for the store: its whole memory). */
+  bytes: Uint8Array;
+  /** Offset of its first byte. */
+  start: number;
+  /** Offset just past its last byte. */
+  end: number;
+}
+
 /** Bounds and direction of a range read. Bounds default to unbounded. */
 export interface RangeOptions {
   /** Lowest key included (or excluded with `gtExclusive`). */
@@ -186,7 +206,6 @@ export class Heap {
   readonly scratch: number;
   /** Address of the cursor batch buffer. */
   readonly batch: number;
-  #buffer: ArrayBuffer | undefined;
   #u8: Uint8Array = new Uint8Array(0);
   #u32: Uint32Array = new Uint32Array(0);
   #keyView: Uint8Array = new Uint8Array(0);
@@ -235,16 +254,20 @@ export class Heap {
     if (at !== this.scratch) this.x.free(at);
   }
 
-  /** Views over the memory, renewed after it grew (growth detaches the old buffer). */
+  // Views over the memory, renewed after it grew. Growing detaches the old
+  // buffer, and a view of a detached buffer has length 0: testing that is
+  // ~25 ns cheaper per call than reading `memory.buffer` (a getter call),
+  // and every store call makes one. The memory is never empty.
+
   /** @returns A byte view of the whole memory. */
   u8(): Uint8Array {
-    if (this.core.memory.buffer !== this.#buffer) this.#refresh();
+    if (this.#u8.length === 0) this.#refresh();
     return this.#u8;
   }
 
   /** @returns A u32 view of the whole memory. */
   u32(): Uint32Array {
-    if (this.core.memory.buffer !== this.#buffer) this.#refresh();
+    if (this.#u32.length === 0) this.#refresh();
     return this.#u32;
   }
 
@@ -255,7 +278,6 @@ export class Heap {
 
   #refresh(): void {
     const buffer = this.core.memory.buffer as ArrayBuffer;
-    this.#buffer = buffer;
     this.#u8 = new Uint8Array(buffer);
     this.#u32 = new Uint32Array(buffer);
     this.#keyView = this.#u8.subarray(this.scratch, this.scratch + MAX_KEY_BYTES);
@@ -419,6 +441,47 @@ export abstract class ReadableStore {
     const u32 = this.heap.u32Fresh();
     const start = blob + BLOB_HEADER + u32[(blob + 4) >>> 2]!;
     return u8.subarray(start, start + u32[(blob + 8) >>> 2]!);
+  }
+
+  /**
+   * @internal {@link getView} for the hottest reads: the key is copied from
+   * its builder straight into the store's key buffer, and the value is
+   * given as a range of the store's whole memory, so the lookup makes no
+   * view and allocates nothing (~100 ns of a ~900 ns KV get on Node).
+   *
+   * @param key Holds the key (a `KeyWriter`); the call empties it.
+   * @param out Set to where the value lies, `out.bytes[out.start, out.end)`,
+   *   when found: valid until the next write to the store. Decode it at once.
+   * @returns Whether the key is present.
+   * @throws {ClosedError} If closed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { OrderedStore } from "@in-mem/core";
+   * import { KeyWriter } from "./keys.ts";
+   *
+   * const store = new OrderedStore();
+   * store.put(new KeyWriter().u8(1).finish(), "hello");
+   * const out = { bytes: new Uint8Array(0), start: 0, end: 0 };
+   * assert.equal(store.locate(new KeyWriter().u8(1), out), true);
+   * assert.equal(new TextDecoder().decode(out.bytes.subarray(out.start, out.end)), "hello");
+   * assert.equal(store.locate(new KeyWriter().u8(2), out), false);
+   * store.close();
+   * ```
+   */
+  locate(key: KeySource, out: ValueSpan): boolean {
+    const tree = this.live("get");
+    const heap = this.heap;
+    const u8 = heap.u8();
+    const blob = heap.x.get(tree, key.copyTo(u8, heap.scratch)) >>> 0;
+    if (blob === 0) return false;
+    const u32 = heap.u32Fresh();
+    const start = blob + BLOB_HEADER + u32[(blob + 4) >>> 2]!;
+    out.bytes = u8;
+    out.start = start;
+    out.end = start + u32[(blob + 8) >>> 2]!;
+    return true;
   }
 
   /**
