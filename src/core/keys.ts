@@ -344,6 +344,45 @@ export class KeyWriter {
   }
 
   /**
+   * Copies the key written so far into `target` at `at` and empties the
+   * writer, like {@link KeyWriter.finish} without allocating: for a lookup
+   * whose key goes straight into another buffer (the store's key scratch).
+   *
+   * @param target Where to copy it; it needs room for the key's
+   *   {@link KeyWriter.length} bytes after `at` (at most `MAX_KEY_BYTES`).
+   * @param at The offset in `target`.
+   * @returns The key's length in bytes.
+   * @throws {RangeError} If `target` has no room for the key after `at`
+   *   (the writer is emptied all the same).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { KeyWriter } from "./keys.ts";
+   *
+   * const target = new Uint8Array(8);
+   * const n = new KeyWriter().u8(1).u8(2).copyTo(target, 3);
+   * assert.equal(n, 2);
+   * assert.deepEqual([...target], [0, 0, 0, 1, 2, 0, 0, 0]);
+   * ```
+   */
+  copyTo(target: Uint8Array, at: number): number {
+    const n = this.#pos;
+    this.#pos = 0;
+    if (!(at >= 0 && at + n <= target.length)) {
+      this.#giveBack();
+      throw new RangeError(
+        `Cannot copy key: ${n} bytes at ${at} do not fit a buffer of ${target.length}`,
+      );
+    }
+    const buf = this.#buf;
+    if (n <= 64) { for (let i = 0; i < n; i++) target[at + i] = buf[i]!; }
+    else target.set(buf.subarray(0, n), at);
+    this.#giveBack();
+    return n;
+  }
+
+  /**
    * Returns the key written so far as a view of the writer's buffer, without
    * copying, and empties the writer. The view is valid until the writer is
    * next written: use it for a lookup, {@link KeyWriter.finish} to keep it.

@@ -457,6 +457,21 @@ test("view() returns the key without copying, valid until the next write", () =>
   assert.equal(hex(w.finish()), "0a0b0c0d");
 });
 
+test("copyTo() copies the key and empties the writer; with no room it throws RangeError and copies nothing", () => {
+  const w = new KeyWriter();
+  const target = new Uint8Array(6);
+  assert.equal(w.u32(7).u8(1).copyTo(target, 1), 5);
+  assert.equal(hex(target), "000000000701");
+  assert.equal(w.length, 0);
+  for (const at of [2, -1, 7]) {
+    w.u32(9).u8(2);
+    assert.throws(() => w.copyTo(target, at), RangeError);
+    assert.equal(w.length, 0);
+    assert.equal(hex(target), "000000000701");
+  }
+  assert.equal(hex(w.u8(3).finish()), "03");
+});
+
 const MALFORMED: [string, Uint8Array, (r: KeyReader) => unknown, RegExp][] = [
   ["a truncated u32", bytesOf(0, 0, 1), (r) => r.u32(), /truncated u32/],
   ["a truncated u64", bytesOf(0, 0, 0, 0, 0, 0, 1), (r) => r.u64BigInt(), /truncated u64/],
@@ -665,8 +680,22 @@ test("interleaved, nested and abandoned writers build the same keys", () => {
           continue;
         }
         if (at < tuple.length) writeElement(w, tuple[at]!);
-        else {
+        else if (i % 2 === 0) {
           const key = w.finish();
+          built.push({ job: i, key, copy: key.slice() });
+        } else {
+          // Odd jobs end with copyTo, which gives the shared scratch back too.
+          const target = new Uint8Array(w.length + 5).fill(0xee);
+          const n = w.copyTo(target, 3);
+          assert.equal(w.length, 0);
+          assert.deepEqual([...target.subarray(0, 3), ...target.subarray(3 + n)], [
+            0xee,
+            0xee,
+            0xee,
+            0xee,
+            0xee,
+          ]);
+          const key = target.slice(3, 3 + n);
           built.push({ job: i, key, copy: key.slice() });
         }
       }
