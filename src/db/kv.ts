@@ -23,7 +23,14 @@
  */
 import { readU64, writeU64 } from "../_u64.ts";
 import { decodeValueFrom, encodeValueAfter, type Value } from "../core/codec.ts";
-import { compareKeys, KeyReader, MAX_USER_KEY_BYTES, prefixEnd } from "../core/keys.ts";
+import {
+  compareKeys,
+  KeyReader,
+  type KeyWriter,
+  MAX_USER_KEY_BYTES,
+  prefixEnd,
+} from "../core/keys.ts";
+import type { ValueSpan } from "../core/store.ts";
 import type { CommitView, ScanOptions } from "../engine/engine.ts";
 import { expiryKey } from "../engine/ttl.ts";
 import { CorruptionError } from "../errors.ts";
@@ -207,10 +214,11 @@ export class KvStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#scope.read((ctx) => {
-      const found = this.#read(ctx, key, () => `get KV key ${show(key)}`);
-      return found === undefined ? undefined : decodeRecordValue(found.bytes, found.header, key);
-    });
+    return this.#scope.read((ctx) =>
+      this.#read(ctx, key, () => `get KV key ${show(key)}`)
+        ? decodeValueAt(found.bytes, found.valueAt, found.end, key)
+        : undefined
+    );
   }
 
   /**
@@ -242,15 +250,16 @@ export class KvStore {
   async getEntry(key: string): Promise<KvEntry | undefined> {
     checkName(key, "a KV key");
     return await this.#scope.read((ctx) => {
-      const found = this.#read(ctx, key, () => `get KV entry ${show(key)}`);
-      if (found === undefined) return undefined;
-      const { bytes, header } = found;
+      if (!this.#read(ctx, key, () => `get KV entry ${show(key)}`)) return undefined;
+      const { bytes, start, end, valueAt } = found;
       const entry: KvEntry = {
         key,
-        value: decodeRecordValue(bytes, header, key),
-        version: header.version,
+        value: decodeValueAt(bytes, valueAt, end, key),
+        version: readU64(bytes, start + VERSION_AT),
       };
-      if (header.expiresAt !== undefined) entry.expiresAt = header.expiresAt;
+      if (valueAt - start === HEADER_TTL_BYTES) {
+        entry.expiresAt = readU64(bytes, start + EXPIRES_AT);
+      }
       return entry;
     });
   }
@@ -278,9 +287,7 @@ export class KvStore {
    */
   async exists(key: string): Promise<boolean> {
     checkName(key, "a KV key");
-    return await this.#scope.read((ctx) =>
-      this.#read(ctx, key, () => `check KV key ${show(key)}`) !== undefined
-    );
+    return await this.#scope.read((ctx) => this.#read(ctx, key, () => `check KV key ${show(key)}`));
   }
 
   /**
@@ -543,23 +550,33 @@ export class KvStore {
   }
 
   /**
-   * Reads the live record of `key`, or undefined. The bytes are a view into
-   * the store: decode them before anything else runs.
+   * Finds the live record of `key`: true, with {@link found} set to it
+   * (bytes that may be the store's memory: decode them before anything
+   * else runs), or false when there is none or it expired.
    */
-  #read(
-    ctx: ReadContext,
-    key: string,
-    what: () => string,
-  ): { bytes: Uint8Array; header: KvHeader } | undefined {
+  #read(ctx: ReadContext, key: string, what: () => string): boolean {
     const n = ctx.runNumber(this.#scope.runId, false, what);
-    const bytes = ctx.reads.viewSync(kvKey(n, key));
-    if (bytes === undefined) return undefined;
-    const header = readHeader(bytes, key);
-    return header.expiresAt !== undefined && expired(header, ctx.now())
-      ? undefined
-      : { bytes, header };
+    const at = found;
+    if (!ctx.reads.locateSync(kvKeyWriter(n, key), at)) return false;
+    const valueAt = recordValueAt(at.bytes, at.start, at.end, key);
+    at.valueAt = valueAt;
+    return valueAt - at.start !== HEADER_TTL_BYTES ||
+      readU64(at.bytes, at.start + EXPIRES_AT) > ctx.now();
   }
 }
+
+/**
+ * Where the last {@link KvStore} read found its record: `bytes[start, end)`,
+ * its value from `valueAt`. One shared object, so a get allocates no result
+ * and makes no view of the store: a read decodes it before it returns, and
+ * nothing else runs in between.
+ */
+const found: ValueSpan & { valueAt: number } = {
+  bytes: new Uint8Array(0),
+  start: 0,
+  end: 0,
+  valueAt: 0,
+};
 
 /**
  * The expiry time a stored KV record carries, or undefined if it carries
@@ -595,7 +612,12 @@ export function kvRecordExpiresAt(value: Uint8Array): number | undefined {
 
 /** `u32(run) · 01 · string(key)`. */
 function kvKey(run: number, k: string): Uint8Array {
-  return key(run, TAG.KV).string(k).finish();
+  return kvKeyWriter(run, k).finish();
+}
+
+/** {@link kvKey}, still in its writer. */
+function kvKeyWriter(run: number, k: string): KeyWriter {
+  return key(run, TAG.KV).string(k);
 }
 
 /**
@@ -646,11 +668,6 @@ function recordValueAt(bytes: Uint8Array, start: number, end: number, k: string)
     });
   }
   return valueAt;
-}
-
-/** The value of the whole record `bytes`, whose header was read. */
-function decodeRecordValue(bytes: Uint8Array, header: KvHeader, k: string): Value {
-  return decodeValueAt(bytes, header.valueAt, bytes.length, k);
 }
 
 /** The value `bytes[start, end)` of KV key `k`'s record. */

@@ -39,7 +39,9 @@ import {
   OrderedStore,
   type RangeOptions,
   type StoreSnapshot,
+  type ValueSpan,
 } from "../core/store.ts";
+import type { KeyWriter } from "../core/keys.ts";
 import { applyPayload, encodeWrites, type Write } from "./payload.ts";
 import { RunningVersions } from "./running.ts";
 
@@ -297,6 +299,17 @@ export interface SyncReads {
    */
   viewSync(key: Uint8Array, id?: string): Uint8Array | undefined;
   /**
+   * {@link viewSync} of the key a writer holds, for the hottest reads: the
+   * latest state's reads copy it straight into the store and point `out`
+   * into the store's memory, making no key and no view.
+   *
+   * @param key Holds the key; the call empties it.
+   * @param out Set to where the value lies, `out.bytes[out.start, out.end)`,
+   *   when found: valid until the next store write (decode it at once).
+   * @returns Whether the key has a value.
+   */
+  locateSync(key: KeyWriter, out: ValueSpan): boolean;
+  /**
    * Visits the entries in a range, in order, as ranges of byte arrays valid
    * only during the call (decode or copy them there; never keep or write
    * them): the key is `keys[keyStart, keyEnd)`, the value
@@ -412,6 +425,17 @@ export class Transaction implements SyncReads {
   viewSync(key: Uint8Array, id: KeyId = keyId(key)): Uint8Array | undefined {
     const own = this.#ownOrRead(id);
     return own !== undefined ? own.value ?? undefined : this.#snapshot().getView(key);
+  }
+
+  /** @internal {@link viewSync} of the key `key` holds (see {@link SyncReads.locateSync}). */
+  locateSync(key: KeyWriter, out: ValueSpan): boolean {
+    // The read set needs the key's id, so the key is made whole here.
+    const v = this.viewSync(key.finish());
+    if (v === undefined) return false;
+    out.bytes = v;
+    out.start = 0;
+    out.end = v.length;
+    return true;
   }
 
   /** This transaction's write of key `id`, or undefined after joining the key to the read set. */
@@ -660,6 +684,10 @@ class LatestReads implements SyncReads {
 
   viewSync(key: Uint8Array): Uint8Array | undefined {
     return this.#store.getView(key);
+  }
+
+  locateSync(key: KeyWriter, out: ValueSpan): boolean {
+    return this.#store.locate(key, out);
   }
 
   visitSync(options: ScanOptions, visit: Visit): number {

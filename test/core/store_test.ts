@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES, OrderedStore, prefixRange } from "../../src/core/store.ts";
 import { ClosedError, OutOfMemoryError } from "../../src/errors.ts";
+import { KeyWriter } from "../../src/core/keys.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined =>
@@ -291,6 +292,40 @@ test("getView() reads the value in place", () => {
   const view = store.getView("k")!;
   assert.equal(dec(view), "hello");
   assert.equal(store.getView("nope"), undefined);
+  store.close();
+});
+
+test("locate() finds what getView() finds, live and in a snapshot, also after the memory grew", () => {
+  const store = new OrderedStore();
+  const keyOf = (i: number): KeyWriter => new KeyWriter().u32(i).string(`key ${i}`);
+  const value = (i: number, round: number): Uint8Array =>
+    new Uint8Array(1 + ((i * 7 + round) % 300)).fill((i + round) & 0xff);
+  for (let i = 0; i < 3000; i += 2) store.put(keyOf(i).finish(), value(i, 0));
+  const snap = store.snapshot();
+  // The live store moves on: replaced values, deletes, new keys.
+  for (let i = 0; i < 3000; i += 3) store.put(keyOf(i).finish(), value(i, 1));
+  for (let i = 0; i < 3000; i += 10) store.delete(keyOf(i).finish());
+  const before = store.memory().reservedBytes;
+  const out = { bytes: new Uint8Array(0), start: 0, end: 0 };
+  const check = (): void => {
+    for (const s of [store, snap]) {
+      for (let i = 0; i < 3000; i++) {
+        const w = keyOf(i);
+        const found = s.locate(w, out);
+        assert.equal(w.length, 0, "locate() empties the writer");
+        const want = s.getView(keyOf(i).finish());
+        assert.equal(found, want !== undefined, `key ${i}`);
+        if (want !== undefined) assert.deepEqual(out.bytes.subarray(out.start, out.end), want);
+      }
+    }
+  };
+  check();
+  // Grow the memory: views made before it are detached, locate() must not use them.
+  for (let i = 0; store.memory().reservedBytes === before; i++) {
+    store.put(keyOf(10_000 + i).finish(), new Uint8Array(60_000));
+  }
+  check();
+  snap.release();
   store.close();
 });
 
