@@ -48,6 +48,27 @@ test("put() stores a value that get() returns; get() of a missing key is undefin
   assert.equal(await run.kv.get("k"), "replaced");
 });
 
+test("a value get() returned owns its bytes: later writes and memory growth leave it as it was", async () => {
+  await using db = await Database.open();
+  const run = await db.runs.create();
+  await run.kv.put("k", { bytes: new Uint8Array([1, 2, 3]), s: "x".repeat(50) });
+  const got = (await run.kv.get("k")) as { bytes: Uint8Array; s: string };
+  const entry = (await run.kv.getEntry("k"))!.value as { bytes: Uint8Array };
+  got.bytes[0] = 9; // changing a returned value changes nothing stored
+  assert.deepEqual(
+    ((await run.kv.get("k")) as { bytes: Uint8Array }).bytes,
+    new Uint8Array([1, 2, 3]),
+  );
+  const before = db.engine.store.memory().reservedBytes;
+  await run.kv.delete("k");
+  for (let i = 0; db.engine.store.memory().reservedBytes === before; i++) {
+    await run.kv.put(`filler/${i}`, new Uint8Array(50_000).fill(0xee));
+  }
+  assert.deepEqual(got.bytes, new Uint8Array([9, 2, 3]));
+  assert.deepEqual(entry.bytes, new Uint8Array([1, 2, 3]));
+  assert.equal(got.s, "x".repeat(50));
+});
+
 test("delete() removes a key and reports whether a live entry was there", async () => {
   await using db = await Database.open();
   const run = await db.runs.create();
