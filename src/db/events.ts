@@ -26,6 +26,7 @@
 import { slabAlloc } from "../_slab.ts";
 import {
   decodeValue,
+  decodeValueFrom,
   encodeCanonical,
   encodeValue,
   encodeValueCanonically,
@@ -33,6 +34,7 @@ import {
   type Value,
 } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
+import type { ValueSpan } from "../core/store.ts";
 import { sha256Concat, sha256Hex } from "../core/sha256.ts";
 import type { CommitView } from "../engine/engine.ts";
 import { CorruptionError } from "../errors.ts";
@@ -358,10 +360,24 @@ function build(p: Prepared, seq: number, prev: Uint8Array, timestamp: number): B
  * its own sequence number.
  */
 function decodeEvent(bytes: Uint8Array, seq: number, n: number): Event {
+  return decodeEventAt(bytes, 0, bytes.length, seq, n);
+}
+
+/**
+ * {@link decodeEvent} of the record `bytes[start, end)`, without a view of
+ * it (the decoder copies binary fields, so nothing returned aliases `bytes`).
+ */
+function decodeEventAt(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  seq: number,
+  n: number,
+): Event {
   const where = `event ${seq} of run number ${n}`;
   let v: Value;
   try {
-    v = decodeValue(bytes);
+    v = decodeValueFrom(bytes, start, end);
   } catch (cause) {
     throw new CorruptionError(`Cannot read event ${seq}: ${(cause as Error).message}`, {
       where,
@@ -408,6 +424,13 @@ function seqOfTypeKey(k: Uint8Array): number {
   r.string();
   return r.u64();
 }
+
+/**
+ * Where the last {@link EventLog.read} found its record (one shared object:
+ * the record is decoded before the read returns, and nothing else runs in
+ * between).
+ */
+const found: ValueSpan = { bytes: new Uint8Array(0), start: 0, end: 0 };
 
 /** Reads events `[start, end)` in one scan. */
 async function scanEvents(
@@ -548,8 +571,10 @@ export class EventLog {
     const scope = this.#scope;
     return await scope.read((ctx) => {
       const n = ctx.runNumber(scope.runId, false, () => `read event ${seq}`);
-      const bytes = ctx.reads.getSync(eventKey(n, seq));
-      return bytes === undefined ? undefined : decodeEvent(bytes, seq, n);
+      // Found in place, like a KV get: no key, no copy of the record.
+      const at = found;
+      if (!ctx.reads.locateSync(key(n, TAG.EVENT).u64(seq), at)) return undefined;
+      return decodeEventAt(at.bytes, at.start, at.end, seq, n);
     });
   }
 

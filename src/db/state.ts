@@ -24,8 +24,9 @@
  */
 import { readU64, writeU64 } from "../_u64.ts";
 import { slabAlloc } from "../_slab.ts";
-import { decodeValue, encodeValue, type Value } from "../core/codec.ts";
+import { decodeValueFrom, encodeValue, type Value } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
+import type { ValueSpan } from "../core/store.ts";
 import {
   AlreadyExistsError,
   CorruptionError,
@@ -170,8 +171,10 @@ export class StateCells {
     checkName(name, "a state cell name");
     return await this.#scope.read((ctx) => {
       const n = ctx.runNumber(this.#scope.runId, false, () => `read state cell ${show(name)}`);
-      const bytes = ctx.reads.getSync(cellKey(n, name));
-      return bytes === undefined ? undefined : decodeRecord(bytes, name);
+      // Found in place, like a KV get: no key, no copy of the record.
+      const at = found;
+      if (!ctx.reads.locateSync(key(n, TAG.STATE).string(name), at)) return undefined;
+      return decodeRecordAt(at.bytes, at.start, at.end, name);
     });
   }
 
@@ -498,22 +501,39 @@ function corrupt(name: string, cause?: unknown): CorruptionError {
 
 /** The version, read without decoding the value. */
 function decodeVersion(bytes: Uint8Array, name: string): number {
-  if (bytes.length <= HEADER_BYTES || bytes[0] !== STATE_RECORD_FORMAT) throw corrupt(name);
-  const v = readU64(bytes, VERSION_AT);
+  return decodeVersionAt(bytes, 0, bytes.length, name);
+}
+
+/** {@link decodeVersion} of the record `bytes[start, end)`. */
+function decodeVersionAt(bytes: Uint8Array, start: number, end: number, name: string): number {
+  if (end - start <= HEADER_BYTES || bytes[start] !== STATE_RECORD_FORMAT) throw corrupt(name);
+  const v = readU64(bytes, start + VERSION_AT);
   if (v < 1 || !Number.isSafeInteger(v)) throw corrupt(name);
   return v;
 }
 
 function decodeRecord(bytes: Uint8Array, name: string): CellState {
-  const version = decodeVersion(bytes, name);
+  return decodeRecordAt(bytes, 0, bytes.length, name);
+}
+
+/** {@link decodeRecord} of the record `bytes[start, end)`, without a view of it. */
+function decodeRecordAt(bytes: Uint8Array, start: number, end: number, name: string): CellState {
+  const version = decodeVersionAt(bytes, start, end, name);
   let value: Value;
   try {
-    value = decodeValue(bytes.subarray(HEADER_BYTES));
+    value = decodeValueFrom(bytes, start + HEADER_BYTES, end);
   } catch (cause) {
     throw corrupt(name, cause);
   }
-  return { value, version, updatedAt: readU64(bytes, UPDATED_AT) };
+  return { value, version, updatedAt: readU64(bytes, start + UPDATED_AT) };
 }
+
+/**
+ * Where the last {@link StateCells.read} found its record (one shared
+ * object: the record is decoded before the read returns, and nothing else
+ * runs in between).
+ */
+const found: ValueSpan = { bytes: new Uint8Array(0), start: 0, end: 0 };
 
 // ---------------------------------------------------------------------------
 // Argument checks
