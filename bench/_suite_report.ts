@@ -206,8 +206,8 @@ function workloadSection(w: Workload, results: readonly SuiteResult[]): string[]
   const lines = [
     `### ${w.title}`,
     "",
-    "| runtime | subject | durability of a resolved operation | ops/s | mean ops/s | p50 | p99 | in-mem ÷ it |",
-    "|---|---|---|---:|---:|---:|---:|---:|",
+    "| runtime | subject | durability of a resolved operation | ops/s | mean ops/s | p50 | p99 | page faults per op | in-mem ÷ it |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|",
   ];
   let any = false;
   for (const result of results) {
@@ -234,8 +234,8 @@ function workloadSection(w: Workload, results: readonly SuiteResult[]): string[]
       lines.push(
         `| ${result.runtime} | ${r.subject} | ${r.durability}${note} | ${
           fmtInt(r.opsPerSec)
-        }${each} | ${fmtInt(r.meanOpsPerSec)} | ${latency(r.p50Ns)}${per} | ${
-          latency(r.p99Ns)
+        }${each} | ${fmtInt(r.meanOpsPerSec)} | ${latency(r.p50Ns)}${per} | ${latency(r.p99Ns)} | ${
+          faults(r)
         } | ${ratio} |`,
       );
     }
@@ -243,6 +243,23 @@ function workloadSection(w: Workload, results: readonly SuiteResult[]): string[]
   if (!any) return [];
   lines.push("");
   return lines;
+}
+
+/**
+ * For a row slower than Node's: its page faults per operation beside
+ * Node's, when this runtime's are higher by 0.05 or more (on these
+ * machines a fault costs ~12–18 µs), else nothing. A figure, not a verdict.
+ */
+export function faultsBeside(x: Row, node: Row, runtime: string): string {
+  if (x.faultsPerOp === undefined || node.faultsPerOp === undefined) return "";
+  if (x.faultsPerOp < node.faultsPerOp + 0.05) return "";
+  return ` [page faults per op: ${runtime} ${faults(x)}, node ${faults(node)}]`;
+}
+
+/** A row's page faults per operation (see Row.faultsPerOp), or "–" if not counted. */
+function faults(r: Row): string {
+  if (r.faultsPerOp === undefined) return "–";
+  return r.faultsPerOp >= 10 ? r.faultsPerOp.toFixed(0) : r.faultsPerOp.toFixed(2);
 }
 
 function latency(ns: number | null): string {
@@ -528,7 +545,7 @@ function targetsSection(results: readonly SuiteResult[]): string[] {
         : peer !== undefined
         ? ` (the runtime: ${peer.subject} ${peer.ratio.toFixed(2)}× of its Node rate too)`
         : "";
-      slow.push(`${w.id} ${k.toFixed(2)}×${why}`);
+      slow.push(`${w.id} ${k.toFixed(2)}×${why}${faultsBeside(x, base, r.runtime)}`);
     }
     verdicts.push({
       target: "within 1.5× of Node on every row",

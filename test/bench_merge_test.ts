@@ -1,11 +1,12 @@
 // The bench report's merge of one runtime's several suite runs
 // (bench/_suite_lib.ts mergeRuns): each row from its fastest run with every
 // run's figure listed, recovery from the fastest first open, the appenders'
-// outcome from the worst run; and the report naming a peer that slowed too.
+// outcome from the worst run; and the report naming a peer that slowed too,
+// and the page faults of a slow row beside Node's.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mergeRuns, RAW_WRITE, type Row, type SuiteResult } from "../bench/_suite_lib.ts";
-import { slowPeer } from "../bench/_suite_report.ts";
+import { faultsBeside, slowPeer } from "../bench/_suite_report.ts";
 
 function row(workload: string, subject: string, opsPerSec: number): Row {
   return {
@@ -112,4 +113,26 @@ test("slowPeer names a peer slower than Node by more than 1.5× on the same runt
   const raw = run("bun", [row("put.batched", RAW_WRITE, 10)], 1, 0);
   const rawNode = run("node", [row("put.batched", RAW_WRITE, 1000)], 1, 0);
   assert.equal(slowPeer("put.batched", raw, rawNode), undefined);
+});
+
+test("faultsBeside gives a slow row's page faults beside Node's only when they are higher", () => {
+  const at = (faultsPerOp: number | undefined): Row => {
+    const r = row("list", "in-mem", 1000);
+    if (faultsPerOp !== undefined) r.faultsPerOp = faultsPerOp;
+    return r;
+  };
+  assert.equal(
+    faultsBeside(at(1.337), at(0.2), "bun"),
+    " [page faults per op: bun 1.34, node 0.20]",
+  );
+  assert.equal(faultsBeside(at(150), at(0), "bun"), " [page faults per op: bun 150, node 0.00]");
+  assert.equal(faultsBeside(at(0.24), at(0.2), "bun"), ""); // within 0.05: no figure
+  assert.equal(faultsBeside(at(0.1), at(0.2), "deno"), "");
+  assert.equal(faultsBeside(at(undefined), at(0.2), "bun"), ""); // a result from before the count
+  assert.equal(faultsBeside(at(1), at(undefined), "bun"), "");
+  // mergeRuns keeps the fastest run's count with its row.
+  const fast = at(0.5);
+  fast.opsPerSec = 2000;
+  const m = mergeRuns([run("bun", [at(3)], 1, 0), run("bun", [fast], 1, 0)]);
+  assert.equal(m.rows[0]!.faultsPerOp, 0.5);
 });
