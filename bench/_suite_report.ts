@@ -71,6 +71,8 @@ export function renderReport(results: readonly SuiteResult[], ctx: ReportContext
       "its row. " +
       "`ops/s` comes from the median call, `mean ops/s` from the mean (stalls show there); p50 and " +
       "p99 are per-call latencies (a call of the 64-writer rows is 64 operations); " +
+      "`page faults per op` counts the process's minor page faults while the row was sampled " +
+      "(warm-up included), per operation: memory touched for the first time; " +
       "`in-mem ÷ it` is in-mem's rate over that row's.",
     "",
   );
