@@ -425,12 +425,16 @@ function seqOfTypeKey(k: Uint8Array): number {
   return r.u64();
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /**
  * Where the last {@link EventLog.read} found its record (one shared object:
  * the record is decoded before the read returns, and nothing else runs in
- * between).
+ * between). A read sets `bytes` back to an empty array before it decodes:
+ * a view of a store's memory kept here would keep that memory alive after
+ * its database is dropped.
  */
-const found: ValueSpan = { bytes: new Uint8Array(0), start: 0, end: 0 };
+const found: ValueSpan = { bytes: NO_BYTES, start: 0, end: 0 };
 
 /** Reads events `[start, end)` in one scan. */
 async function scanEvents(
@@ -574,7 +578,9 @@ export class EventLog {
       // Found in place, like a KV get: no key, no copy of the record.
       const at = found;
       if (!ctx.reads.locateSync(key(n, TAG.EVENT).u64(seq), at)) return undefined;
-      return decodeEventAt(at.bytes, at.start, at.end, seq, n);
+      const { bytes, start, end } = at;
+      at.bytes = NO_BYTES;
+      return decodeEventAt(bytes, start, end, seq, n);
     });
   }
 

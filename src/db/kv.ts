@@ -215,9 +215,7 @@ export class KvStore {
       return Promise.reject(err);
     }
     return this.#scope.read((ctx) =>
-      this.#read(ctx, key, () => `get KV key ${show(key)}`)
-        ? decodeValueAt(found.bytes, found.valueAt, found.end, key)
-        : undefined
+      this.#read(ctx, key, () => `get KV key ${show(key)}`) ? takeFoundValue(key) : undefined
     );
   }
 
@@ -252,6 +250,7 @@ export class KvStore {
     return await this.#scope.read((ctx) => {
       if (!this.#read(ctx, key, () => `get KV entry ${show(key)}`)) return undefined;
       const { bytes, start, end, valueAt } = found;
+      found.bytes = NO_BYTES;
       const entry: KvEntry = {
         key,
         value: decodeValueAt(bytes, valueAt, end, key),
@@ -287,7 +286,11 @@ export class KvStore {
    */
   async exists(key: string): Promise<boolean> {
     checkName(key, "a KV key");
-    return await this.#scope.read((ctx) => this.#read(ctx, key, () => `check KV key ${show(key)}`));
+    return await this.#scope.read((ctx) => {
+      const live = this.#read(ctx, key, () => `check KV key ${show(key)}`);
+      found.bytes = NO_BYTES;
+      return live;
+    });
   }
 
   /**
@@ -552,31 +555,49 @@ export class KvStore {
   /**
    * Finds the live record of `key`: true, with {@link found} set to it
    * (bytes that may be the store's memory: decode them before anything
-   * else runs), or false when there is none or it expired.
+   * else runs, and let go of them), or false when there is none or it
+   * expired.
    */
   #read(ctx: ReadContext, key: string, what: () => string): boolean {
     const n = ctx.runNumber(this.#scope.runId, false, what);
     const at = found;
     if (!ctx.reads.locateSync(kvKeyWriter(n, key), at)) return false;
-    const valueAt = recordValueAt(at.bytes, at.start, at.end, key);
-    at.valueAt = valueAt;
-    return valueAt - at.start !== HEADER_TTL_BYTES ||
-      readU64(at.bytes, at.start + EXPIRES_AT) > ctx.now();
+    let live = false;
+    try {
+      const valueAt = recordValueAt(at.bytes, at.start, at.end, key);
+      at.valueAt = valueAt;
+      live = valueAt - at.start !== HEADER_TTL_BYTES ||
+        readU64(at.bytes, at.start + EXPIRES_AT) > ctx.now();
+    } finally {
+      if (!live) at.bytes = NO_BYTES;
+    }
+    return live;
   }
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * Where the last {@link KvStore} read found its record: `bytes[start, end)`,
  * its value from `valueAt`. One shared object, so a get allocates no result
  * and makes no view of the store: a read decodes it before it returns, and
- * nothing else runs in between.
+ * nothing else runs in between. Every read sets `bytes` back to an empty
+ * array once it is done with it: a view of a store's memory kept here would
+ * keep that whole memory alive after its database is closed and dropped.
  */
 const found: ValueSpan & { valueAt: number } = {
-  bytes: new Uint8Array(0),
+  bytes: NO_BYTES,
   start: 0,
   end: 0,
   valueAt: 0,
 };
+
+/** Decodes the value of the record {@link found} holds, letting go of its bytes first. */
+function takeFoundValue(k: string): Value {
+  const { bytes, valueAt, end } = found;
+  found.bytes = NO_BYTES;
+  return decodeValueAt(bytes, valueAt, end, k);
+}
 
 /**
  * The expiry time a stored KV record carries, or undefined if it carries

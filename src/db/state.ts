@@ -174,7 +174,9 @@ export class StateCells {
       // Found in place, like a KV get: no key, no copy of the record.
       const at = found;
       if (!ctx.reads.locateSync(key(n, TAG.STATE).string(name), at)) return undefined;
-      return decodeRecordAt(at.bytes, at.start, at.end, name);
+      const { bytes, start, end } = at;
+      at.bytes = NO_BYTES;
+      return decodeRecordAt(bytes, start, end, name);
     });
   }
 
@@ -528,12 +530,16 @@ function decodeRecordAt(bytes: Uint8Array, start: number, end: number, name: str
   return { value, version, updatedAt: readU64(bytes, start + UPDATED_AT) };
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 /**
  * Where the last {@link StateCells.read} found its record (one shared
  * object: the record is decoded before the read returns, and nothing else
- * runs in between).
+ * runs in between). A read sets `bytes` back to an empty array before it
+ * decodes: a view of a store's memory kept here would keep that memory
+ * alive after its database is dropped.
  */
-const found: ValueSpan = { bytes: new Uint8Array(0), start: 0, end: 0 };
+const found: ValueSpan = { bytes: NO_BYTES, start: 0, end: 0 };
 
 // ---------------------------------------------------------------------------
 // Argument checks
