@@ -447,8 +447,9 @@ export abstract class ReadableStore {
    * @internal {@link getView} for the hottest reads: the key is copied from
    * its builder straight into the store's key buffer, and the value is
    * given as a range of the store's whole memory, so the lookup makes no
-   * view and allocates nothing. Let go of `out.bytes` once decoded: it
-   * keeps the store's memory alive.
+   * view and allocates nothing. `out.bytes` keeps the store's memory
+   * alive: keep `out` no longer than the store (the engine's reads own
+   * theirs).
    *
    * @param key Holds the key (a `KeyWriter`); the call empties it.
    * @param out Set to where the value lies, `out.bytes[out.start, out.end)`,

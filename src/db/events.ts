@@ -34,7 +34,6 @@ import {
   type Value,
 } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
-import type { ValueSpan } from "../core/store.ts";
 import { sha256Concat, sha256Hex } from "../core/sha256.ts";
 import type { CommitView } from "../engine/engine.ts";
 import { CorruptionError } from "../errors.ts";
@@ -425,17 +424,6 @@ function seqOfTypeKey(k: Uint8Array): number {
   return r.u64();
 }
 
-const NO_BYTES = new Uint8Array(0);
-
-/**
- * Where the last {@link EventLog.read} found its record (one shared object:
- * the record is decoded before the read returns, and nothing else runs in
- * between). A read sets `bytes` back to an empty array before it decodes:
- * a view of a store's memory kept here would keep that memory alive after
- * its database is dropped.
- */
-const found: ValueSpan = { bytes: NO_BYTES, start: 0, end: 0 };
-
 /** Reads events `[start, end)` in one scan. */
 async function scanEvents(
   ctx: TxContext,
@@ -576,11 +564,8 @@ export class EventLog {
     return await scope.read((ctx) => {
       const n = ctx.runNumber(scope.runId, false, () => `read event ${seq}`);
       // Found in place, like a KV get: no key, no copy of the record.
-      const at = found;
-      if (!ctx.reads.locateSync(key(n, TAG.EVENT).u64(seq), at)) return undefined;
-      const { bytes, start, end } = at;
-      at.bytes = NO_BYTES;
-      return decodeEventAt(bytes, start, end, seq, n);
+      const at = ctx.reads.locateSync(key(n, TAG.EVENT).u64(seq));
+      return at === undefined ? undefined : decodeEventAt(at.bytes, at.start, at.end, seq, n);
     });
   }
 

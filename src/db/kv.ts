@@ -214,9 +214,10 @@ export class KvStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#scope.read((ctx) =>
-      this.#read(ctx, key, () => `get KV key ${show(key)}`) ? takeFoundValue(key) : undefined
-    );
+    return this.#scope.read((ctx) => {
+      const at = this.#read(ctx, key, () => `get KV key ${show(key)}`);
+      return at === undefined ? undefined : decodeValueAt(at.bytes, valueStart(at), at.end, key);
+    });
   }
 
   /**
@@ -248,9 +249,10 @@ export class KvStore {
   async getEntry(key: string): Promise<KvEntry | undefined> {
     checkName(key, "a KV key");
     return await this.#scope.read((ctx) => {
-      if (!this.#read(ctx, key, () => `get KV entry ${show(key)}`)) return undefined;
-      const { bytes, start, end, valueAt } = found;
-      found.bytes = NO_BYTES;
+      const at = this.#read(ctx, key, () => `get KV entry ${show(key)}`);
+      if (at === undefined) return undefined;
+      const { bytes, start, end } = at;
+      const valueAt = valueStart(at);
       const entry: KvEntry = {
         key,
         value: decodeValueAt(bytes, valueAt, end, key),
@@ -286,11 +288,9 @@ export class KvStore {
    */
   async exists(key: string): Promise<boolean> {
     checkName(key, "a KV key");
-    return await this.#scope.read((ctx) => {
-      const live = this.#read(ctx, key, () => `check KV key ${show(key)}`);
-      found.bytes = NO_BYTES;
-      return live;
-    });
+    return await this.#scope.read((ctx) =>
+      this.#read(ctx, key, () => `check KV key ${show(key)}`) !== undefined
+    );
   }
 
   /**
@@ -553,50 +553,26 @@ export class KvStore {
   }
 
   /**
-   * Finds the live record of `key`: true, with {@link found} set to it
-   * (bytes that may be the store's memory: decode them before anything
-   * else runs, and let go of them), or false when there is none or it
-   * expired.
+   * Finds the live record of `key`: where it lies (bytes that may be the
+   * store's memory: decode them before anything else runs; its header is
+   * checked), or undefined when there is none or it expired.
    */
-  #read(ctx: ReadContext, key: string, what: () => string): boolean {
+  #read(ctx: ReadContext, key: string, what: () => string): ValueSpan | undefined {
     const n = ctx.runNumber(this.#scope.runId, false, what);
-    const at = found;
-    if (!ctx.reads.locateSync(kvKeyWriter(n, key), at)) return false;
-    let live = false;
-    try {
-      const valueAt = recordValueAt(at.bytes, at.start, at.end, key);
-      at.valueAt = valueAt;
-      live = valueAt - at.start !== HEADER_TTL_BYTES ||
-        readU64(at.bytes, at.start + EXPIRES_AT) > ctx.now();
-    } finally {
-      if (!live) at.bytes = NO_BYTES;
-    }
-    return live;
+    const at = ctx.reads.locateSync(kvKeyWriter(n, key));
+    if (at === undefined) return undefined;
+    const valueAt = recordValueAt(at.bytes, at.start, at.end, key);
+    return valueAt - at.start !== HEADER_TTL_BYTES ||
+        readU64(at.bytes, at.start + EXPIRES_AT) > ctx.now()
+      ? at
+      : undefined;
   }
 }
 
-const NO_BYTES = new Uint8Array(0);
-
-/**
- * Where the last {@link KvStore} read found its record: `bytes[start, end)`,
- * its value from `valueAt`. One shared object, so a get allocates no result
- * and makes no view of the store: a read decodes it before it returns, and
- * nothing else runs in between. Every read sets `bytes` back to an empty
- * array once it is done with it: a view of a store's memory kept here would
- * keep that whole memory alive after its database is closed and dropped.
- */
-const found: ValueSpan & { valueAt: number } = {
-  bytes: NO_BYTES,
-  start: 0,
-  end: 0,
-  valueAt: 0,
-};
-
-/** Decodes the value of the record {@link found} holds, letting go of its bytes first. */
-function takeFoundValue(k: string): Value {
-  const { bytes, valueAt, end } = found;
-  found.bytes = NO_BYTES;
-  return decodeValueAt(bytes, valueAt, end, k);
+/** Where the value of a record whose header was checked ({@link recordValueAt}) starts. */
+function valueStart(at: ValueSpan): number {
+  const expires = (at.bytes[at.start + 1]! & FLAG_EXPIRES) !== 0;
+  return at.start + (expires ? HEADER_TTL_BYTES : HEADER_BYTES);
 }
 
 /**

@@ -26,7 +26,6 @@ import { readU64, writeU64 } from "../_u64.ts";
 import { slabAlloc } from "../_slab.ts";
 import { decodeValueFrom, encodeValue, type Value } from "../core/codec.ts";
 import { KeyReader } from "../core/keys.ts";
-import type { ValueSpan } from "../core/store.ts";
 import {
   AlreadyExistsError,
   CorruptionError,
@@ -172,11 +171,8 @@ export class StateCells {
     return await this.#scope.read((ctx) => {
       const n = ctx.runNumber(this.#scope.runId, false, () => `read state cell ${show(name)}`);
       // Found in place, like a KV get: no key, no copy of the record.
-      const at = found;
-      if (!ctx.reads.locateSync(key(n, TAG.STATE).string(name), at)) return undefined;
-      const { bytes, start, end } = at;
-      at.bytes = NO_BYTES;
-      return decodeRecordAt(bytes, start, end, name);
+      const at = ctx.reads.locateSync(key(n, TAG.STATE).string(name));
+      return at === undefined ? undefined : decodeRecordAt(at.bytes, at.start, at.end, name);
     });
   }
 
@@ -529,17 +525,6 @@ function decodeRecordAt(bytes: Uint8Array, start: number, end: number, name: str
   }
   return { value, version, updatedAt: readU64(bytes, start + UPDATED_AT) };
 }
-
-const NO_BYTES = new Uint8Array(0);
-
-/**
- * Where the last {@link StateCells.read} found its record (one shared
- * object: the record is decoded before the read returns, and nothing else
- * runs in between). A read sets `bytes` back to an empty array before it
- * decodes: a view of a store's memory kept here would keep that memory
- * alive after its database is dropped.
- */
-const found: ValueSpan = { bytes: NO_BYTES, start: 0, end: 0 };
 
 // ---------------------------------------------------------------------------
 // Argument checks

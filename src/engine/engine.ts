@@ -300,15 +300,16 @@ export interface SyncReads {
   viewSync(key: Uint8Array, id?: string): Uint8Array | undefined;
   /**
    * {@link viewSync} of the key a writer holds, for the hottest reads: the
-   * latest state's reads copy it straight into the store and point `out`
+   * latest state's reads copy it straight into the store and point the span
    * into the store's memory, making no key and no view.
    *
    * @param key Holds the key; the call empties it.
-   * @param out Set to where the value lies, `out.bytes[out.start, out.end)`,
-   *   when found: valid until the next store write (decode it at once).
-   * @returns Whether the key has a value.
+   * @returns Where the value lies, `bytes[start, end)`, or undefined: a span
+   *   these reads own and reuse on their next call, valid until the next
+   *   store write (decode it at once). Owned by these reads, it keeps
+   *   nothing alive beyond them.
    */
-  locateSync(key: KeyWriter, out: ValueSpan): boolean;
+  locateSync(key: KeyWriter): ValueSpan | undefined;
   /**
    * Visits the entries in a range, in order, as ranges of byte arrays valid
    * only during the call (decode or copy them there; never keep or write
@@ -345,6 +346,7 @@ export class Transaction implements SyncReads {
   // Made on first use: a one-put transaction never allocates them.
   #readKeys: Set<KeyId> | undefined;
   #readRanges: ReadRange[] | undefined;
+  #span: ValueSpan | undefined; // locateSync's, made on first use
   #atCommit: ((view: CommitView) => void)[] | undefined;
   #done = false;
   // The savepoint (see mark): the write each buffered key replaced, as
@@ -428,14 +430,14 @@ export class Transaction implements SyncReads {
   }
 
   /** @internal {@link viewSync} of the key `key` holds (see {@link SyncReads.locateSync}). */
-  locateSync(key: KeyWriter, out: ValueSpan): boolean {
+  locateSync(key: KeyWriter): ValueSpan | undefined {
     // The read set needs the key's id, so the key is made whole here.
     const v = this.viewSync(key.finish());
-    if (v === undefined) return false;
-    out.bytes = v;
-    out.start = 0;
-    out.end = v.length;
-    return true;
+    if (v === undefined) return undefined;
+    const span = this.#span ??= { bytes: v, start: 0, end: 0 };
+    span.bytes = v;
+    span.end = v.length;
+    return span;
   }
 
   /** This transaction's write of key `id`, or undefined after joining the key to the read set. */
@@ -664,6 +666,7 @@ export class Transaction implements SyncReads {
 class LatestReads implements SyncReads {
   readonly #store: OrderedStore;
   readonly #version: () => number;
+  readonly #span: ValueSpan = { bytes: new Uint8Array(0), start: 0, end: 0 };
 
   constructor(store: OrderedStore, version: () => number) {
     this.#store = store;
@@ -686,8 +689,8 @@ class LatestReads implements SyncReads {
     return this.#store.getView(key);
   }
 
-  locateSync(key: KeyWriter, out: ValueSpan): boolean {
-    return this.#store.locate(key, out);
+  locateSync(key: KeyWriter): ValueSpan | undefined {
+    return this.#store.locate(key, this.#span) ? this.#span : undefined;
   }
 
   visitSync(options: ScanOptions, visit: Visit): number {
