@@ -809,8 +809,8 @@ test("applyPayload applies the writes decodeWrites decodes, and nothing if malfo
             fast.put(w.key, w.value);
             model.set(w.key.join(","), { key: w.key, value: w.value });
           }
-          assert.deepEqual(dump(fast), dumpModel());
           const start = dump(fast);
+          assert.deepEqual(start, dumpModel());
           let decoded: Write[] | undefined;
           try {
             decoded = decodeWrites(bytes);
