@@ -73,7 +73,7 @@ export function renderReport(results: readonly SuiteResult[], ctx: ReportContext
       "p99 are per-call latencies (a call of the 64-writer rows is 64 operations); " +
       "`page faults per op` counts the process's minor page faults while the row was sampled " +
       "(warm-up included), per operation: memory touched for the first time; " +
-      "`in-mem ÷ it` is in-mem's rate over that row's.",
+      "`in-mem ÷ it` is in-mem's rate over that row's." + interleavedNote(sorted),
     "",
   );
   for (const w of WORKLOADS) out.push(...workloadSection(w, sorted));
@@ -89,7 +89,23 @@ function runsNote(results: readonly SuiteResult[]): string {
     "every row — this library's, the raw rows and the peers' alike — is the run where it was " +
     "fastest, with each run's ops/s in brackets; suite time is the runs' sum, the load average " +
     "at start is the first run's and at end the last run's; recovery is the run with the fastest " +
-    "first open, the appenders' outcome the worst run's. ";
+    "first open, the appenders' outcome the worst run's. " +
+    (results.some((r) => r.rows.some((x) => x.rounds !== undefined))
+      ? "Rows timed in turn with each other (below) are taken together, from the run where the " +
+        "geometric mean of their rates was highest, so each ratio among them is one run's. "
+      : "");
+}
+
+/** Which workloads' rows were timed in turn with each other (bench/_suite_lib.ts timeInterleaved), in words. */
+function interleavedNote(results: readonly SuiteResult[]): string {
+  const timed = results.flatMap((r) => r.rows).filter((x) => x.rounds !== undefined);
+  if (timed.length === 0) return "";
+  const ids = WORKLOADS.filter((w) => timed.some((x) => x.workload === w.id)).map((w) => w.id);
+  const rounds = Math.max(...timed.map((x) => x.rounds!));
+  return ` The rows of ${ids.join(", ")} — this library's, the raw rows and the peers' — were ` +
+    `timed in turn: each row's sampling split into ${rounds} slices, one row after another, each ` +
+    "round starting one row further on. Their rates follow the disk's, whose fsync time drifts " +
+    "over minutes here, so their ratios compare the stores on the same disk.";
 }
 
 function machineSection(results: readonly SuiteResult[], m: Machine, quick: boolean): string[] {

@@ -35,6 +35,7 @@ import {
   type AppendersOutcome,
   fmtInt,
   FULL_BUDGET,
+  INTERLEAVED_ROUNDS,
   type PeerInfo,
   QUICK_BUDGET,
   randomPicks,
@@ -43,11 +44,13 @@ import {
   RAW_WRITE,
   type RecoveryOutcome,
   type Row,
+  type RowJob,
   type RowSpec,
   runtimeName,
   runtimeVersion,
   SELF,
   type SuiteResult,
+  timeInterleaved,
   timeRow,
 } from "./_suite_lib.ts";
 import {
@@ -113,14 +116,36 @@ const STRICT = "strict: resolves after an fdatasync that covers it (group commit
 const BATCHED = "batched: resolves after the OS write; fsync every 100 ms";
 const READ = "read";
 
+/**
+ * The workloads with a peer whose rates follow the disk's: their rows are
+ * timed in turn with each other (bench/_suite_lib.ts timeInterleaved), after
+ * every subject has set up, so each ratio compares the stores on the same
+ * disk rather than the disk minutes apart.
+ */
+const INTERLEAVED = new Set(["put.strict1", "put.strict64", "cas.strict1"]);
+
 const rows: Row[] = [];
 const peers: PeerInfo[] = [];
+/** Rows of the {@link INTERLEAVED} workloads, timed by {@link interleavedRows}. */
+const deferred: RowJob[] = [];
 async function row(spec: RowSpec, fn: () => unknown): Promise<void> {
-  const r = await timeRow(spec, fn, BUDGET);
+  if (INTERLEAVED.has(spec.workload)) deferred.push({ spec, fn });
+  else report(await timeRow(spec, fn, BUDGET));
+}
+
+function report(r: Row): void {
   rows.push(r);
   console.log(
     `${r.workload.padEnd(16)} ${r.subject.padEnd(40)} ${fmtInt(r.opsPerSec).padStart(11)} ops/s`,
   );
+}
+
+/** Times the deferred rows, one workload at a time, each workload's rows in turn. */
+async function interleavedRows(): Promise<void> {
+  for (const workload of INTERLEAVED) {
+    const jobs = deferred.filter((j) => j.spec.workload === workload);
+    for (const r of await timeInterleaved(jobs, BUDGET, INTERLEAVED_ROUNDS)) report(r);
+  }
 }
 
 try {
@@ -130,6 +155,7 @@ try {
   await denoKvRows();
   await lmdbRows();
   await sqliteRows();
+  await interleavedRows();
   const recovery = await recoveryFigures();
   const result: SuiteResult = {
     runtime: runtimeName(),

@@ -1,11 +1,18 @@
 // The bench report's merge of one runtime's several suite runs
 // (bench/_suite_lib.ts mergeRuns): each row from its fastest run with every
-// run's figure listed, recovery from the fastest first open, the appenders'
-// outcome from the worst run; and the report naming a peer that slowed too,
-// and the page faults of a slow row beside Node's.
+// run's figure listed (rows timed in turn with each other from one run),
+// recovery from the fastest first open, the appenders' outcome from the
+// worst run; the rows timed in turn (timeInterleaved); and the report naming
+// a peer that slowed too, and the page faults of a slow row beside Node's.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mergeRuns, RAW_WRITE, type Row, type SuiteResult } from "../bench/_suite_lib.ts";
+import {
+  mergeRuns,
+  RAW_WRITE,
+  type Row,
+  type SuiteResult,
+  timeInterleaved,
+} from "../bench/_suite_lib.ts";
 import { faultsBeside, slowPeer } from "../bench/_suite_report.ts";
 
 function row(workload: string, subject: string, opsPerSec: number): Row {
@@ -73,6 +80,83 @@ test("mergeRuns takes each row from its fastest run and lists every run's rate",
   assert.equal(m.durationMs, 3000);
   assert.deepEqual(m.loadAvgStart, [1, 1, 1]);
   assert.deepEqual(m.loadAvgEnd, [60, 0, 0]); // the last run's
+});
+
+test("mergeRuns takes rows timed in turn together, from the run where they were fastest as a group", () => {
+  const paired = (subject: string, opsPerSec: number): Row => ({
+    ...row("put.strict1", subject, opsPerSec),
+    rounds: 5,
+  });
+  // Per row, the fastest runs would be b for in-mem and a for the peer: a
+  // ratio of 0.75 no single run measured. Together: run b (geometric mean
+  // √(300·200) ≈ 245 against √(100·400) = 200).
+  const a = run(
+    "node",
+    [paired("in-mem", 100), paired("peer", 400), row("get", "in-mem", 9)],
+    1,
+    0,
+  );
+  const b = run(
+    "node",
+    [paired("in-mem", 300), paired("peer", 200), row("get", "in-mem", 5)],
+    1,
+    0,
+  );
+  const m = mergeRuns([a, b]);
+  assert.deepEqual(
+    m.rows.map((r) => [r.workload, r.subject, r.opsPerSec, r.runs]),
+    [
+      ["put.strict1", "in-mem", 300, [100, 300]],
+      ["put.strict1", "peer", 200, [400, 200]],
+      ["get", "in-mem", 9, [9, 5]], // not interleaved: its own fastest run
+    ],
+  );
+  // A group missing from a run is judged by the runs that have it.
+  const c = run("node", [row("get", "in-mem", 7)], 1, 0);
+  const m2 = mergeRuns([c, a]);
+  assert.deepEqual(m2.rows.map((r) => r.opsPerSec), [9]);
+  const m3 = mergeRuns([a, c]);
+  assert.deepEqual(m3.rows.map((r) => [r.subject, r.opsPerSec]), [
+    ["in-mem", 100],
+    ["peer", 400],
+    ["in-mem", 9],
+  ]);
+});
+
+test("timeInterleaved takes the rows in turn, one further on each round, and counts every slice's calls", async () => {
+  const calls: string[] = [];
+  const slices: number[] = [];
+  const job = (name: string, opsPerCall = 1) => ({
+    spec: { workload: "w", subject: name, durability: "d", opsPerCall },
+    fn: () => {
+      calls.push(name);
+    },
+  });
+  const budget = { minCpuTimeNs: 1e5, minSamples: 6 };
+  const rows = await timeInterleaved(
+    [job("a"), job("b", 64), job("c")],
+    budget,
+    3,
+    (i) => slices.push(i),
+  );
+  assert.deepEqual(slices, [0, 1, 2, 1, 2, 0, 2, 0, 1]);
+  // Each slice is one unbroken stretch of one row's calls: 9 stretches.
+  const stretches = calls.filter((name, i) => i === 0 || calls[i - 1] !== name);
+  assert.deepEqual(stretches, ["a", "b", "c", "b", "c", "a", "c", "a", "b"]);
+  assert.deepEqual(rows.map((r) => [r.subject, r.rounds, r.opsPerCall]), [
+    ["a", 3, 1],
+    ["b", 3, 64],
+    ["c", 3, 1],
+  ]);
+  for (const r of rows) {
+    const made = calls.filter((name) => name === r.subject).length;
+    // Every slice times at least its share of the samples; warm-up calls are not timed.
+    assert.ok(r.calls >= 3 * Math.ceil(budget.minSamples / 3) && r.calls <= made, `${r.calls}`);
+    assert.equal(r.opsPerSec, (1e9 / r.p50Ns!) * r.opsPerCall);
+    assert.ok(r.p99Ns! >= r.p50Ns!);
+    assert.ok(r.faultsPerOp !== undefined && r.faultsPerOp >= 0);
+  }
+  await assert.rejects(timeInterleaved([job("a")], budget, 0), RangeError);
 });
 
 test("mergeRuns returns a single run as it is; refuses none and mixed runtimes", () => {
