@@ -120,7 +120,7 @@ const READ = "read";
  * The workloads with a peer whose rates follow the disk's: their rows are
  * timed in turn with each other (bench/_suite_lib.ts timeInterleaved), after
  * every subject has set up, so each ratio compares the stores on the same
- * disk rather than the disk minutes apart.
+ * disk rather than the disk at different times.
  */
 const INTERLEAVED = new Set(["put.strict1", "put.strict64", "cas.strict1"]);
 
