@@ -190,13 +190,13 @@ export interface SuiteResult {
 /**
  * One runtime's runs of the suite (taken in turn with the other runtimes',
  * minutes apart) as one result. On a shared machine whose speed swings
- * between runs, every row is taken from the run where it was fastest — the
- * same rule for this library, the peers and the raw rows — and lists every
- * run's figure; rows timed in turn with each other ({@link timeInterleaved})
- * are taken together, from the run where the geometric mean of their rates
- * was highest. Recovery comes from the run whose first open was fastest;
- * the appenders' outcome is the worst run's (most retries exhausted, the
- * chain valid only if it was valid in every run).
+ * between runs, each workload's rows — this library's, the raw rows and the
+ * peers' alike — are taken together from the run where that workload was
+ * fastest (the highest geometric mean of the rates of the subjects every
+ * run measured), so every ratio between them is one run's; each row lists
+ * every run's figure. Recovery comes from the run whose first open was
+ * fastest; the appenders' outcome is the worst run's (most retries
+ * exhausted, the chain valid only if it was valid in every run).
  *
  * @param runs The runs, in order; all of one runtime, each with the same rows.
  * @returns The merged result.
@@ -209,16 +209,15 @@ export function mergeRuns(runs: readonly SuiteResult[]): SuiteResult {
     throw new RangeError("Cannot merge suite runs of different runtimes");
   }
   if (runs.length === 1) return first;
+  const chosen = new Map<string, number>();
   const rows = first.rows.map((row) => {
     const each = runs.map((r) =>
       r.rows.find((x) => x.workload === row.workload && x.subject === row.subject)
     );
     const same = each.filter((x): x is Row => x !== undefined);
-    // Rows timed in turn with each other stay together: all from the run
-    // where they were fastest as a group, so their ratios are one run's.
-    const best =
-      (row.rounds !== undefined ? each[fastestGroupRun(runs, row.workload)] : undefined) ??
-        same.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
+    let at = chosen.get(row.workload);
+    if (at === undefined) chosen.set(row.workload, at = fastestRun(runs, row.workload));
+    const best = each[at] ?? same.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
     return { ...best, runs: same.map((x) => x.opsPerSec) };
   });
   const recovery = runs.map((r) => r.recovery)
@@ -237,14 +236,17 @@ export function mergeRuns(runs: readonly SuiteResult[]): SuiteResult {
 }
 
 /**
- * The index of the run whose interleaved rows of `workload` were fastest
- * together: the highest geometric mean of their rates.
+ * The index of the run where `workload` was fastest: the highest geometric
+ * mean of the rates of its subjects that every run measured.
  */
-function fastestGroupRun(runs: readonly SuiteResult[], workload: string): number {
+function fastestRun(runs: readonly SuiteResult[], workload: string): number {
+  const subjects = (r: SuiteResult): string[] =>
+    r.rows.filter((x) => x.workload === workload).map((x) => x.subject);
+  const common = subjects(runs[0]!).filter((s) => runs.every((r) => subjects(r).includes(s)));
   let best = 0;
   let bestScore = -Infinity;
   runs.forEach((r, i) => {
-    const group = r.rows.filter((x) => x.workload === workload && x.rounds !== undefined);
+    const group = r.rows.filter((x) => x.workload === workload && common.includes(x.subject));
     if (group.length === 0) return;
     const score = group.reduce((sum, x) => sum + Math.log(x.opsPerSec), 0) / group.length;
     if (score > bestScore) {

@@ -86,14 +86,11 @@ function runsNote(results: readonly SuiteResult[]): string {
   const n = Math.max(...results.map((r) => r.runs ?? 1));
   if (n <= 1) return "";
   return `Each runtime ran the suite ${n} times, in turn with the others (node, deno, bun, node, …); ` +
-    "every row — this library's, the raw rows and the peers' alike — is the run where it was " +
-    "fastest, with each run's ops/s in brackets; suite time is the runs' sum, the load average " +
-    "at start is the first run's and at end the last run's; recovery is the run with the fastest " +
-    "first open, the appenders' outcome the worst run's. " +
-    (results.some((r) => r.rows.some((x) => x.rounds !== undefined))
-      ? "Rows timed in turn with each other (below) are taken together, from the run where the " +
-        "geometric mean of their rates was highest, so each ratio among them is one run's. "
-      : "");
+    "each workload's rows — this library's, the raw rows and the peers' alike — come from the run " +
+    "where that workload was fastest (the highest geometric mean of its rates), so every ratio " +
+    "within a workload is one run's, with each run's ops/s in brackets; suite time is the runs' " +
+    "sum, the load average at start is the first run's and at end the last run's; recovery is " +
+    "the run with the fastest first open, the appenders' outcome the worst run's. ";
 }
 
 /** Which workloads' rows were timed in turn with each other (bench/_suite_lib.ts timeInterleaved), in words. */
