@@ -261,6 +261,24 @@ function workloadSection(w: Workload, results: readonly SuiteResult[]): string[]
 }
 
 /**
+ * A verdict's ratio: two decimals, or as many more (up to six) as it takes
+ * for the figure to read as meeting the target exactly when the ratio does
+ * (1.997 against "at least 2" shows as 1.997, not 2.00).
+ *
+ * @param x The ratio.
+ * @param bound The target it is judged against.
+ * @param most True for a ceiling (met when `x <= bound`); else a floor.
+ * @returns The figure, without the × sign.
+ */
+export function fmtRatio(x: number, bound: number, most = false): string {
+  const meets = (v: number): boolean => (most ? v <= bound : v >= bound);
+  let digits = 2;
+  let shown = x.toFixed(digits);
+  while (digits < 6 && meets(Number(shown)) !== meets(x)) shown = x.toFixed(++digits);
+  return shown;
+}
+
+/**
  * For a row slower than Node's: its page faults per operation beside
  * Node's, when this runtime's are higher by 0.05 or more (on these
  * machines a fault costs ~12–18 µs), else nothing. A figure, not a verdict.
@@ -417,7 +435,7 @@ function targetsSection(results: readonly SuiteResult[]): string[] {
     verdicts.push({
       target,
       runtime: rt,
-      figure: `${x.toFixed(2)}× (${fmtInt(self.opsPerSec)} vs ${other.subject} ${
+      figure: `${fmtRatio(x, floor)}× (${fmtInt(self.opsPerSec)} vs ${other.subject} ${
         fmtInt(other.opsPerSec)
       } ops/s)`,
       met: x >= floor,
@@ -525,7 +543,7 @@ function targetsSection(results: readonly SuiteResult[]): string[] {
     const x = r.recovery;
     const at1M = x.records >= RECOVERY_TARGET_RECORDS;
     const k = x.storeBytes / x.rawBytes;
-    const figure = `${k.toFixed(2)}× (${(x.storeBytes / 1e6).toFixed(1)} MB for ${
+    const figure = `${fmtRatio(k, 3, true)}× (${(x.storeBytes / 1e6).toFixed(1)} MB for ${
       (x.rawBytes / 1e6).toFixed(1)
     } MB of keys + values, ${fmtInt(x.records)} entries)`;
     verdicts.push({
@@ -560,7 +578,7 @@ function targetsSection(results: readonly SuiteResult[]): string[] {
         : peer !== undefined
         ? ` (the runtime: ${peer.subject} ${peer.ratio.toFixed(2)}× of its Node rate too)`
         : "";
-      slow.push(`${w.id} ${k.toFixed(2)}×${why}${faultsBeside(x, base, r.runtime)}`);
+      slow.push(`${w.id} ${fmtRatio(k, 1 / 1.5)}×${why}${faultsBeside(x, base, r.runtime)}`);
     }
     verdicts.push({
       target: "within 1.5× of Node on every row",

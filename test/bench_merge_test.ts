@@ -13,7 +13,7 @@ import {
   type SuiteResult,
   timeInterleaved,
 } from "../bench/_suite_lib.ts";
-import { faultsBeside, slowPeer } from "../bench/_suite_report.ts";
+import { faultsBeside, fmtRatio, slowPeer } from "../bench/_suite_report.ts";
 
 function row(workload: string, subject: string, opsPerSec: number): Row {
   return {
@@ -219,4 +219,17 @@ test("faultsBeside gives a slow row's page faults beside Node's only when they a
   fast.opsPerSec = 2000;
   const m = mergeRuns([run("bun", [at(3)], 1, 0), run("bun", [fast], 1, 0)]);
   assert.equal(m.rows[0]!.faultsPerOp, 0.5);
+});
+
+test("fmtRatio never rounds a ratio onto the other side of its target", () => {
+  assert.equal(fmtRatio(102_170 / 51_170, 2), "1.997"); // 2.00 would read as met
+  assert.equal(fmtRatio(1.9999, 2), "1.9999");
+  assert.equal(fmtRatio(2, 2), "2.00");
+  assert.equal(fmtRatio(2.004, 2), "2.00"); // met, and reads as met
+  assert.equal(fmtRatio(1.41, 1), "1.41");
+  assert.equal(fmtRatio(3.004, 3, true), "3.004"); // a ceiling: 3.00 would read as within it
+  assert.equal(fmtRatio(2.996, 3, true), "3.00");
+  assert.equal(fmtRatio(1.99, 3, true), "1.99");
+  assert.equal(fmtRatio(0.6665, 1 / 1.5), "0.666"); // 0.67 would read as ≥ 0.6667
+  assert.equal(fmtRatio(0.67, 1 / 1.5), "0.67");
 });
