@@ -10,7 +10,7 @@
  * file. The `suite` group (bench/suite.ts) also writes each runtime's rows as
  * JSON to a temporary directory and, when all three runtimes succeeded,
  * writes BENCHMARKS.md from them. A full suite run goes through the three
- * runtimes twice, in turn (`--runs N`: N times; `--quick`: once).
+ * runtimes three times, in turn (`--runs N`: N times; `--quick`: once).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -21,7 +21,7 @@ import { mergeRuns, type SuiteResult } from "../bench/_suite_lib.ts";
 import { renderReport } from "../bench/_suite_report.ts";
 
 /** Runs of each runtime a full `npm run bench` makes (`--runs N` overrides). */
-const DEFAULT_SUITE_RUNS = 2;
+const DEFAULT_SUITE_RUNS = 3;
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BIN = join(ROOT, "node_modules/.bin");
