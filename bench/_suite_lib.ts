@@ -367,6 +367,8 @@ class Sampled {
       min_cpu_time: budget.minCpuTimeNs,
       min_samples: budget.minSamples,
       batch_threshold: -1,
+      // The extremes are dropped once, from all the slices' samples (row()).
+      samples_threshold: Infinity,
       ...(this.#ticks === 0 ? {} : { gc: false }),
     });
     this.#faults += process.resourceUsage().minorPageFault - faultsBefore;
@@ -376,7 +378,10 @@ class Sampled {
   }
 
   row(spec: RowSpec): Row {
-    const samples = this.#samples.sort((a, b) => a - b);
+    // As mitata does for one measurement: past 12 samples, drop the two
+    // lowest and the two highest.
+    let samples = this.#samples.sort((a, b) => a - b);
+    if (samples.length > 12) samples = samples.slice(2, -2);
     const at = (q: number): number => samples[(q * (samples.length - 1)) | 0]!;
     const avg = samples.reduce((sum, x) => sum + x, 0) / samples.length;
     const per = spec.opsPerCall ?? 1;
