@@ -240,13 +240,13 @@ export function mergeRuns(runs: readonly SuiteResult[]): SuiteResult {
  * mean of the rates of its subjects that every run measured.
  */
 function fastestRun(runs: readonly SuiteResult[], workload: string): number {
-  const subjects = (r: SuiteResult): string[] =>
-    r.rows.filter((x) => x.workload === workload).map((x) => x.subject);
-  const common = subjects(runs[0]!).filter((s) => runs.every((r) => subjects(r).includes(s)));
+  const groups = runs.map((r) => r.rows.filter((x) => x.workload === workload));
+  const common = groups[0]!.map((x) => x.subject)
+    .filter((s) => groups.every((g) => g.some((x) => x.subject === s)));
   let best = 0;
   let bestScore = -Infinity;
-  runs.forEach((r, i) => {
-    const group = r.rows.filter((x) => x.workload === workload && common.includes(x.subject));
+  groups.forEach((rows, i) => {
+    const group = rows.filter((x) => common.includes(x.subject));
     if (group.length === 0) return;
     const score = group.reduce((sum, x) => sum + Math.log(x.opsPerSec), 0) / group.length;
     if (score > bestScore) {
