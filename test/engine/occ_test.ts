@@ -15,7 +15,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { TransactionConflictError } from "../../src/errors.ts";
-import { Engine, keyIdOf, type Transaction, WATCHED_WRITES_KEPT } from "../../src/engine/engine.ts";
+import {
+  type CommitLog,
+  Engine,
+  keyIdOf,
+  type Transaction,
+  WATCHED_WRITES_KEPT,
+} from "../../src/engine/engine.ts";
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined =>
@@ -403,6 +409,51 @@ test("commit-time operations let 64 appenders share one sequence without conflic
     })));
   assert.equal(dec(engine.store.get(head)), "64");
   assert.equal([...engine.store.prefix("log/0")].length, 64);
+  assert.equal(engine.stats.conflicts, 0);
+});
+
+test("commit-time reads see commits logged but not yet durable (in flight)", async () => {
+  // A log whose records become durable only when the test says: the
+  // appenders' commits pile up in flight, and each one's commit-time read of
+  // the head must see the one before it — not the older store. Some are let
+  // through midway, so applied and in-flight commits mix.
+  const gates: (() => void)[] = [];
+  let version = 0;
+  const log: CommitLog = {
+    append() {
+      let release!: () => void;
+      const durable = new Promise<void>((r) => release = r);
+      gates.push(release);
+      return { version: ++version, durable };
+    },
+  };
+  const engine = new Engine({ log, sleep: noSleep, maxRetries: 0 });
+  const head = enc("log/head");
+  const append = (i: number): Promise<void> =>
+    engine.transaction((tx) => {
+      tx.atCommit((view) => {
+        const seq = Number(dec(view.get(head)) ?? "0");
+        view.put(enc(`log/${String(seq).padStart(4, "0")}`), enc(String(i)));
+        view.put(head, enc(String(seq + 1)));
+      });
+    });
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+  const done: Promise<void>[] = [];
+  for (let i = 0; i < 64; i++) {
+    done.push(append(i));
+    await settle(); // each commit in a turn of its own, the earlier ones still in flight
+    if (i % 16 === 15) {
+      // Let all but the newest become durable and applied.
+      for (const release of gates.splice(0, gates.length - 1)) release();
+      await settle();
+    }
+  }
+  for (const release of gates.splice(0)) release();
+  await Promise.all(done);
+  assert.equal(engine.version, 64);
+  assert.equal(dec(engine.store.get(head)), "64");
+  const entries = [...engine.store.prefix("log/0")];
+  assert.equal(entries.length, 64, "every append got a sequence number of its own");
   assert.equal(engine.stats.conflicts, 0);
 });
 
