@@ -307,6 +307,14 @@ const I64_MIN = -(1n << 63n);
  * alike, measured with a 100-unit value: 2–4× faster).
  */
 const SHORT_STRING = 48;
+/**
+ * Encodings up to this many bytes are copied out of the scratch buffer by a
+ * loop, longer ones by subarray + set. With that and no clearing of the
+ * nesting stacks when the value had no nesting, encoding the int 42 took
+ * ~37 ns against ~95 (Node and Deno; Bun 17 against 73), a 100-character
+ * string ~145 against ~172 on Node (a loop over all its bytes: ~225).
+ */
+const SHORT_COPY = 32;
 /** Views of the encoding buffer from each of the first offsets, for encodeInto (a subarray costs as much as a short string). */
 const CACHED_VIEWS = 16;
 /**
@@ -440,13 +448,19 @@ class Encoder {
       if (this.pos > MAX_ENCODED_VALUE_BYTES) throw this.tooLarge(0, this.pos);
       // Small encodings are carved from a shared slab on V8 (src/_slab.ts):
       // a fresh ArrayBuffer per value cost about a microsecond.
-      const out = slabAlloc(reserve + this.pos);
-      out.set(this.buf.subarray(0, this.pos), reserve);
+      const n = this.pos;
+      const out = slabAlloc(reserve + n);
+      const buf = this.buf;
+      // A loop beats a subarray plus set() for the bytes of most values.
+      if (n <= SHORT_COPY) { for (let i = 0; i < n; i++) out[reserve + i] = buf[i]!; }
+      else out.set(buf.subarray(0, n), reserve);
       return out;
     } finally {
       // Drop references to the caller's objects, and an outsized buffer.
-      this.open.fill(null, 0, this.deepest);
-      this.keys.fill(0, 0, this.deepest);
+      if (this.deepest > 0) {
+        this.open.fill(null, 0, this.deepest);
+        this.keys.fill(0, 0, this.deepest);
+      }
       if (this.buf.length > KEEP_BUFFER_BYTES) {
         this.buf = new Uint8Array(INITIAL_BUFFER_BYTES);
         this.view = new DataView(this.buf.buffer);
