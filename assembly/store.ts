@@ -492,6 +492,7 @@ export function snapshot_take(tree: usize): usize {
   const root = treeRoot(tree);
   if (root != 0) incref(root);
   memory.copy(snap, tree, TREE_BYTES);
+  rootHolders++;
   return snap;
 }
 
@@ -502,7 +503,24 @@ export function store_free(tree: usize): void {
   if (tree == liveTree) {
     indexFree();
     liveTree = 0;
+  } else {
+    rootHolders--;
   }
+}
+
+/**
+ * Snapshots and cursors open: each holds a root, so the nodes and blobs
+ * under it may be shared with the live tree. With none open, every node and
+ * blob the live tree reaches is its alone (reference counts are exact), and
+ * put_blob may overwrite a value of the same size in place.
+ */
+let rootHolders: i32 = 0;
+/** Values put_blob overwrote in place (a statistic; tests check it happens). */
+let inPlaceWrites: f64 = 0;
+
+/** Values overwritten in place since the instance began (see put_blob). */
+export function store_in_place_writes(): f64 {
+  return inPlaceWrites;
 }
 
 /** Releases the live tree, everything only it held, and the node pools. */
@@ -865,10 +883,26 @@ function descendForWrite(tree: usize): i32 {
  */
 export function put_blob(tree: usize, blob: usize): i32 {
   const keyLen = blobKeyLen(blob);
-  const entryBytes = <f64>keyLen + <f64>blobValueLen(blob);
-  // The index slot is set first: indexSet finds an old entry by its key,
-  // which the old blob still holds until it is released below.
-  if (tree == liveTree && !indexOff) indexSet(blob, hashKey(blobKey(blob), keyLen));
+  const valueLen = blobValueLen(blob);
+  const entryBytes = <f64>keyLen + <f64>valueLen;
+  if (tree == liveTree && !indexOff) {
+    const h = hashKey(blobKey(blob), keyLen);
+    // A value of the same size, held by the live tree alone: overwrite its
+    // bytes and leave the tree and the index as they are (no descent). A
+    // state cell, an event log's head or a counter is rewritten this way.
+    if (rootHolders == 0 && indexActive()) {
+      const old = indexGet(blobKey(blob), keyLen, h);
+      if (old != 0 && rc(old) == 1 && blobValueLen(old) == valueLen) {
+        memory.copy(blobKey(old) + <usize>keyLen, blobKey(blob) + <usize>keyLen, valueLen);
+        releaseBlob(blob);
+        inPlaceWrites++;
+        return 0;
+      }
+    }
+    // The index slot is set first: indexSet finds an old entry by its key,
+    // which the old blob still holds until it is released below.
+    indexSet(blob, h);
+  }
   setKey(blobKey(blob), keyLen);
   if (treeRoot(tree) == 0) {
     const leaf = newNode(KIND_LEAF);
@@ -1247,6 +1281,7 @@ export function cursor_open(
   const root = treeRoot(tree);
   if (root != 0) incref(root);
   store<u32>(c + C_ROOT, <u32>root);
+  rootHolders++;
   store<i32>(c + C_REVERSE, reverse);
   store<i32>(c + C_END_FLAG, reverse ? loFlag : hiFlag);
   store<u32>(c + C_END_LEN, endLen);
@@ -1373,6 +1408,7 @@ export function cursor_next(c: usize, max: i32): i32 {
 export function cursor_close(c: usize): void {
   releaseNode(<usize>load<u32>(c + C_ROOT));
   mem_free(c);
+  rootHolders--;
 }
 
 // ---- invariants

@@ -157,6 +157,7 @@ export interface StoreExports {
   store_close(tree: number): void;
   pool_fill(tree: number): void;
   store_count(tree: number): number;
+  store_in_place_writes(): number;
   store_bytes(tree: number): number;
   store_height(tree: number): number;
   store_leaves(tree: number): number;
@@ -1145,6 +1146,15 @@ export class OrderedStore extends ReadableStore {
     this.live("resume the index");
     const x = this.heap.x;
     this.heap.call("build the index", () => (x.index_resume(), 0));
+  }
+
+  /**
+   * @internal How many writes so far overwrote a value of the same size in
+   * place: with no snapshot or cursor open, the core rewrites the bytes of
+   * the value the live tree holds instead of replacing its entry.
+   */
+  get inPlaceWrites(): number {
+    return this.heap.x.store_in_place_writes();
   }
 
   /**

@@ -220,6 +220,41 @@ test("a snapshot keeps its version while the live store changes; release frees i
   store.close();
 });
 
+test("a value of the same size is overwritten in place only while no snapshot or cursor is open", () => {
+  // One leaf: no key doubles as an inner node's separator (whose blob the
+  // core counts twice and never overwrites in place).
+  const store = new OrderedStore();
+  for (let i = 0; i < 10; i++) store.put(`k${i}`, `v000${i}`);
+  const start = store.inPlaceWrites;
+  // Alone: in place, and every read sees the new bytes.
+  assert.equal(store.put("k7", "w0007"), false);
+  assert.equal(store.inPlaceWrites, start + 1);
+  assert.equal(dec(store.get("k7")), "w0007");
+  // Another size: replaced as usual.
+  assert.equal(store.put("k7", "longer value"), false);
+  assert.equal(store.inPlaceWrites, start + 1);
+  // A snapshot shares the value: never in place, and it keeps what it saw.
+  const snap = store.snapshot();
+  assert.equal(store.put("k6", "w0006"), false);
+  assert.equal(store.inPlaceWrites, start + 1);
+  assert.equal(dec(snap.get("k6")), "v0006");
+  assert.equal(dec(store.get("k6")), "w0006");
+  snap.release();
+  // So does an open iterator (its cursor holds a root).
+  const it = store.entries({ gte: enc("k8") });
+  assert.equal(dec(it.next().value![0]), "k8");
+  assert.equal(store.put("k9", "w0009"), false);
+  assert.equal(store.inPlaceWrites, start + 1);
+  assert.equal(dec(it.next().value![1]), "v0009", "the iterator reads the version it started on");
+  it.return?.();
+  // All closed: in place again.
+  assert.equal(store.put("k8", "w0008"), false);
+  assert.equal(store.inPlaceWrites, start + 2);
+  assert.deepEqual([dec(store.get("k8")), dec(store.get("k9"))], ["w0008", "w0009"]);
+  store.checkInvariants();
+  store.close();
+});
+
 test("taking a snapshot costs the same on 10 and 100,000 keys: it copies nothing", () => {
   const store = new OrderedStore();
   for (let i = 0; i < 100_000; i++) store.put(`k${i}`, "v");
