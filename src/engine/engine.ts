@@ -44,6 +44,7 @@ import {
 import type { KeyWriter } from "../core/keys.ts";
 import { applyPayload, encodeWrites, type Write } from "./payload.ts";
 import { RunningVersions } from "./running.ts";
+import { latin1String } from "../_runtime.ts";
 
 /** Default number of re-runs of a conflicting transaction before TransactionConflictError. */
 export const DEFAULT_MAX_RETRIES = 10;
@@ -96,14 +97,7 @@ export function keyIdOf(key: Uint8Array): string {
 }
 
 function keyId(key: Uint8Array): KeyId {
-  if (key.length <= 1024) {
-    return String.fromCharCode.apply(null, key as unknown as number[]);
-  }
-  let s = "";
-  for (let i = 0; i < key.length; i += 1024) {
-    s += String.fromCharCode.apply(null, key.subarray(i, i + 1024) as unknown as number[]);
-  }
-  return s;
+  return latin1String(key);
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
