@@ -586,11 +586,12 @@ export class TraceStore {
         id = ctx.db.newId();
       } else {
         id = o.id;
-        if (ctx.tx.getSync(traceKey(n, id)) !== undefined) {
+        // Existence only: a view, not a copy of the record.
+        if (ctx.tx.viewSync(traceKey(n, id)) !== undefined) {
           throw new AlreadyExistsError(`Cannot ${WHAT}: trace ${id} exists in run ${scope.runId}`);
         }
       }
-      if (o.parentId !== undefined && ctx.tx.getSync(traceKey(n, o.parentId)) === undefined) {
+      if (o.parentId !== undefined && ctx.tx.viewSync(traceKey(n, o.parentId)) === undefined) {
         throw new NotFoundError(
           `Cannot ${WHAT}: parent trace ${o.parentId} does not exist in run ${scope.runId}`,
         );
