@@ -1211,12 +1211,10 @@ export class Engine {
   /** #recentWrites, with every commit in #recent entered. */
   #recentIndex(): Map<KeyId, number> {
     const recent = this.#recent;
-    const n = recent.length;
-    if (n > 0 && recent[n - 1]!.version > this.#indexedThrough) {
-      let j = n;
-      while (j > 0 && recent[j - 1]!.version > this.#indexedThrough) j--;
-      for (; j < n; j++) this.#index(recent[j]!);
-      this.#indexedThrough = recent[n - 1]!.version;
+    const from = this.#recentAfter(this.#indexedThrough);
+    if (from < recent.length) {
+      for (let j = from; j < recent.length; j++) this.#index(recent[j]!);
+      this.#indexedThrough = recent[recent.length - 1]!.version;
     }
     return this.#recentWrites;
   }
@@ -1227,22 +1225,27 @@ export class Engine {
    */
   readonly #pendingWrites = (): Map<KeyId, Pending> => {
     const recent = this.#recent;
-    const n = recent.length;
-    const from = Math.max(this.#inflightThrough, this.#applied);
-    if (n > 0 && recent[n - 1]!.version > from) {
-      let j = n;
-      while (j > 0 && recent[j - 1]!.version > from) j--;
+    const from = this.#recentAfter(Math.max(this.#inflightThrough, this.#applied));
+    if (from < recent.length) {
       const inflight = this.#inflight;
-      for (; j < n; j++) {
+      for (let j = from; j < recent.length; j++) {
         const { version, writes, ids } = recent[j]!;
         for (let i = 0; i < writes.length; i++) {
           inflight.set(ids[i]!, { version, value: writes[i]!.value });
         }
       }
-      this.#inflightThrough = recent[n - 1]!.version;
+      this.#inflightThrough = recent[recent.length - 1]!.version;
     }
     return this.#inflight;
   };
+
+  /** Index of #recent's first commit after `version` (#recent is in version order; its length if none). */
+  #recentAfter(version: number): number {
+    const recent = this.#recent;
+    let j = recent.length;
+    while (j > 0 && recent[j - 1]!.version > version) j--;
+    return j;
+  }
 
   /** Enters a commit's keys in #recentWrites. */
   #index(commit: Commit): void {
